@@ -1,0 +1,355 @@
+import { readFileSync } from 'node:fs'
+import type { ServerResponse } from 'node:http'
+import { Aggregator } from './aggregator.js'
+import { loadConfig, type AgentConfig, type LoadedConfig } from './config.js'
+import { ErrorService } from './error-service.js'
+import { processExitHook } from './exit-hook.js'
+import { Exporter } from './exporter.js'
+import { globalState } from './global-state.js'
+import { GuardedFactory, describeError, type ResourceCreators } from './guards.js'
+import { HttpInstrumentation, recordOf } from './http-instrumentation.js'
+import { Logger } from './logger.js'
+import { normalizePath, pathOf } from './endpoint-normalizer.js'
+import { encodeLogs, encodeMetrics, encodeTraces, errorLogs, resourceAttributes, type KeyValue, type LogInput } from './otlp-encoder.js'
+import { checkPreconditions, type Verdict } from './preconditions.js'
+import { newIdentity, type ProcessIdentity } from './process-identity.js'
+import { Redactor } from './redact.js'
+import { RuntimeSampler } from './runtime-metrics.js'
+import { SlowTraceBuffer, type RequestRecord } from './tracer.js'
+import { performance } from 'node:perf_hooks'
+
+export type AgentState = 'idle' | 'standby' | 'started' | 'stopped'
+
+export interface FrameworkInfo {
+  name: string
+  version: string
+}
+
+export interface AgentOptions extends Partial<AgentConfig> {
+  /** Replaces how background resources are created (tests inject failures). */
+  creators?: ResourceCreators
+  /** Where log lines go; stderr by default. */
+  logWrite?: (line: string) => void
+}
+
+/** The endpoint for requests no route matched: one, never one per URL. */
+export const UNMATCHED_ROUTE = '(unmatched)'
+/** How often the first-request start is tried before giving up. */
+const FIRST_REQUEST_ATTEMPTS = 3
+const ERROR_FLUSH_MS = 5_000
+const SLOW_TRACES_PER_INTERVAL = 20
+const PROCESS_START_REPORTED = Symbol.for('@agent/core.process-start-reported')
+
+/**
+ * The agent of this process. Start, stop and start again are idempotent from
+ * every path; nothing here throws into the app.
+ */
+export class Agent {
+  readonly config: AgentConfig
+  readonly sources: LoadedConfig['sources']
+  readonly logger: Logger
+  state: AgentState = 'idle'
+  identity: ProcessIdentity
+  framework: FrameworkInfo | undefined
+  readonly aggregator: Aggregator
+  readonly errors: ErrorService | undefined
+  readonly exporter: Exporter
+  private readonly factory: GuardedFactory
+  private readonly runtime = new RuntimeSampler()
+  private readonly slow: SlowTraceBuffer
+  private readonly redactor: Redactor
+  private readonly http: HttpInstrumentation
+  private readonly ignoreExact: Set<string>
+  private readonly ignorePrefixes: string[]
+  private timers: NodeJS.Timeout[] = []
+  private firstRequestAttempts = 0
+  private startScheduled = false
+  private exitFlush: Promise<void> | undefined
+  private resource: KeyValue[] | undefined
+  /** Counted requests not yet handed to the exporter. */
+  private unflushedRequests = 0
+  /** Replaces the default export of an interval (cluster workers hand theirs to the primary). */
+  intervalSink: ((agent: Agent, final: boolean) => boolean) | undefined
+
+  constructor(options: AgentOptions = {}) {
+    const { creators, logWrite, ...configOptions } = options
+    const loaded = loadConfig({ options: configOptions })
+    this.config = loaded.config
+    this.sources = loaded.sources
+    this.logger = new Logger(this.config.logLevel, logWrite)
+    for (const problem of loaded.problems) problem(this.logger)
+    this.factory = new GuardedFactory(this.logger, creators)
+    this.identity = newIdentity()
+    this.aggregator = new Aggregator(this.config.maxEndpoints)
+    this.errors = this.config.errorsEnabled ? new ErrorService() : undefined
+    this.slow = new SlowTraceBuffer(SLOW_TRACES_PER_INTERVAL)
+    this.redactor = new Redactor(this.config.sensitiveKeys, [this.config.keyHeader.toLowerCase()])
+    this.ignoreExact = new Set(this.config.ignorePaths.filter((p) => !p.endsWith('*')))
+    this.ignorePrefixes = this.config.ignorePaths.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1))
+    this.exporter = new Exporter({
+      endpoint: this.config.endpoint,
+      key: this.config.key,
+      keyHeader: this.config.keyHeader,
+      connectTimeoutMs: this.config.connectTimeoutMs,
+      exportTimeoutMs: this.config.exportTimeoutMs,
+      maxQueue: this.config.maxQueue,
+      maxQueueBytes: this.config.maxQueueBytes,
+      compressMinBytes: this.config.compressMinBytes,
+      ...(this.readCa() ? { ca: this.readCa()! } : {}),
+    }, this.logger)
+    this.http = new HttpInstrumentation({
+      ignored: (url) => this.ignored(url),
+      onStart: () => this.onFirstRequest(),
+      onFinish: (record, res, aborted) => this.finishRequest(record, res, aborted),
+    })
+  }
+
+  private caCache: Buffer | null | undefined
+  private readCa(): Buffer | undefined {
+    if (this.caCache !== undefined) return this.caCache ?? undefined
+    this.caCache = null
+    if (!this.config.caFile) return undefined
+    try {
+      this.caCache = readFileSync(this.config.caFile)
+    } catch (err) {
+      this.logger.report('error', 'AGENT_CONFIG_VALUE', 'caFile', JSON.stringify(this.config.caFile), 'the configuration', 'a readable PEM file', `unset (${describeError(err)})`)
+    }
+    return this.caCache ?? undefined
+  }
+
+  private ignored(url: string): boolean {
+    if (this.ignoreExact.size === 0 && this.ignorePrefixes.length === 0) return false
+    const path = pathOf(url)
+    if (this.ignoreExact.has(path)) return true
+    for (const prefix of this.ignorePrefixes) if (path.startsWith(prefix)) return true
+    return false
+  }
+
+  /**
+   * Checks the preconditions and starts, stands by for the first request, or
+   * logs (once) why it does neither. Returns the verdict.
+   */
+  install(frameworkDetected?: string): Verdict {
+    const verdict = checkPreconditions({ config: this.config, started: this.state === 'started', ...(frameworkDetected ? { frameworkDetected } : {}) })
+    if (verdict.start) {
+      this.start()
+    } else if (verdict.standby) {
+      if (this.state !== 'standby') {
+        this.state = 'standby'
+        this.http.enable()
+        this.logger.reportOnce('standby', 'info', 'AGENT_STANDBY', verdict.reason)
+      }
+    } else if (verdict.reason !== 'already started') {
+      this.logger.reportOnce(`not-started:${verdict.reason}`, 'info', 'AGENT_NOT_STARTED', verdict.reason)
+    }
+    return verdict
+  }
+
+  /** Called on every request while standing by, and by the framework middleware. */
+  onFirstRequest(): void {
+    if (this.state !== 'standby' || this.startScheduled || this.firstRequestAttempts >= FIRST_REQUEST_ATTEMPTS) return
+    this.firstRequestAttempts++
+    this.startScheduled = true
+    // Never delay the request that triggers the start.
+    setImmediate(() => {
+      this.startScheduled = false
+      if (this.state === 'standby') this.start()
+    })
+  }
+
+  /** Starts background work. Idempotent; never throws. Returns whether it runs. */
+  start(): boolean {
+    if (this.state === 'started') return true
+    try {
+      this.identity = newIdentity()
+      this.resource = undefined
+      this.http.enable()
+      this.runtime.start()
+      this.spawn('flush', this.config.flushIntervalMs, () => this.flush())
+      if (this.errors) this.spawn('error-service', ERROR_FLUSH_MS, () => this.flushErrors())
+      processExitHook().install()
+      this.state = 'started'
+      this.reportProcessStart()
+      this.logger.info(`started for service "${this.config.name}" (${this.identity.role}${this.framework ? `, ${this.framework.name} ${this.framework.version}` : ''}): per-endpoint latency, throughput and errors every ${this.config.flushIntervalMs / 1000} s to ${this.config.endpoint}`)
+      return true
+    } catch (err) {
+      // Guards make this unreachable in practice; if not, the app still runs on.
+      this.logger.reportOnce('start-failed', 'error', 'AGENT_TASK_FAILED', 'start', describeError(err))
+      return false
+    }
+  }
+
+  private spawn(name: string, ms: number, task: () => unknown): void {
+    const timer = this.factory.interval(name, ms, task)
+    if (timer) this.timers.push(timer)
+  }
+
+  /** Stops background work; data recorded so far stays for the next flush. Idempotent. */
+  stop(): void {
+    for (const t of this.timers) clearInterval(t)
+    this.timers = []
+    this.http.disable()
+    this.runtime.stop()
+    processExitHook().uninstall()
+    if (this.state !== 'idle') this.state = 'stopped'
+  }
+
+  /** Stops, then sends everything recorded within shutdownTimeoutMs. Never rejects. */
+  async shutdown(): Promise<boolean> {
+    this.stop()
+    return this.deliver(Date.now() + this.config.shutdownTimeoutMs)
+  }
+
+  private async deliver(deadline: number): Promise<boolean> {
+    try {
+      this.flush(true)
+      this.flushErrors()
+      const delivered = await this.exporter.drain(deadline)
+      if (!delivered) this.logger.reportOnce('shutdown-timeout', 'warn', 'AGENT_SHUTDOWN_TIMEOUT', this.config.shutdownTimeoutMs, this.exporter.pendingCount)
+      return delivered
+    } catch (err) {
+      this.logger.reportOnce('shutdown-failed', 'warn', 'AGENT_TASK_FAILED', 'shutdown', describeError(err))
+      return false
+    }
+  }
+
+  /** Whether anything recorded or queued is still unsent. */
+  hasPendingData(): boolean {
+    return this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0 || !this.exporter.idle
+  }
+
+  /** Used by the exit hook: one bounded flush per exit, only when there is something to send. */
+  flushForExit(_reason: string): Promise<void> {
+    if (this.exitFlush) return this.exitFlush
+    if (!this.hasPendingData()) return Promise.resolve()
+    this.exitFlush = this.deliver(Date.now() + this.config.shutdownTimeoutMs).then(() => {
+      this.exitFlush = undefined
+    })
+    return this.exitFlush
+  }
+
+  resourceAttributes(): KeyValue[] {
+    return (this.resource ??= resourceAttributes({ serviceName: this.config.name, identity: this.identity, ...(this.framework ? { framework: this.framework } : {}) }))
+  }
+
+  /** Hands this interval to the exporter (or to the interval sink). */
+  flush(final = false): void {
+    if (this.intervalSink?.(this, final)) return
+    const interval = this.aggregator.drain()
+    const requests = this.unflushedRequests
+    this.unflushedRequests = 0
+    const drops = this.exporter.owedDrops()
+    const runtime = this.state === 'started' || final ? this.runtime.collect() : undefined
+    this.exporter.enqueue({
+      signal: 'metrics',
+      body: Buffer.from(encodeMetrics({ resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}), drops })),
+      requests,
+      carries: drops,
+    })
+    const traces = this.slow.drain()
+    if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })
+  }
+
+  /** Takes this interval's data without exporting it (for cluster hand-off). */
+  takeInterval() {
+    const requests = this.unflushedRequests
+    this.unflushedRequests = 0
+    return { interval: this.aggregator.drain(), runtime: this.runtime.collect(), traces: this.slow.drain(), requests }
+  }
+
+  private flushErrors(): void {
+    if (!this.errors || this.errors.size === 0) return
+    this.sendLogs(errorLogs(this.errors.drain()))
+  }
+
+  sendLogs(logs: LogInput[]): void {
+    if (logs.length === 0) return
+    this.exporter.enqueue({ signal: 'logs', body: Buffer.from(encodeLogs(this.resourceAttributes(), logs)), requests: 0 })
+  }
+
+  /** The app-server-load report: once per process. */
+  private reportProcessStart(): void {
+    const g = globalThis as unknown as Record<symbol, number | undefined>
+    if (g[PROCESS_START_REPORTED] === process.pid) return
+    g[PROCESS_START_REPORTED] = process.pid
+    const id = this.identity
+    this.sendLogs([{
+      timeMs: id.startTime,
+      severity: 'info',
+      body: 'process started',
+      eventName: 'agent.process.start',
+      attributes: {
+        'process.pid': id.pid,
+        'process.parent_pid': id.ppid,
+        'host.name': id.hostname,
+        'process.runtime.version': process.versions.node,
+        'agent.process.role': id.role,
+        'agent.process.start_time_ms': Math.round(performance.timeOrigin),
+        ...(this.framework ? { 'agent.framework.name': this.framework.name, 'agent.framework.version': this.framework.version } : {}),
+      },
+    }])
+  }
+
+  /** Marks the error of the request in flight; it is captured once, at its end, with its route. */
+  noteError(req: object, error: unknown): void {
+    const record = recordOf(req)
+    if (record && record.error === undefined) record.error = error
+  }
+
+  private finishRequest(record: RequestRecord, res: ServerResponse, aborted: boolean): void {
+    const durationMs = performance.now() - record.start
+    const status = res.statusCode
+    const route = record.route ?? (status === 404 ? UNMATCHED_ROUTE : normalizePath(record.url))
+    const isError = status >= 500 || record.error !== undefined
+    this.aggregator.record(record.method, route, status, durationMs, isError, aborted)
+    this.unflushedRequests++
+    if (record.error !== undefined && this.errors) {
+      const req = res.req
+      this.errors.capture(record.error, record.method, route, {
+        url: this.redactor.url(record.url),
+        headers: req ? this.redactor.headers(req.headers) : {},
+        ...((req as { params?: Record<string, unknown> } | undefined)?.params ? { params: this.redactor.params((req as unknown as { params: Record<string, unknown> }).params) } : {}),
+      })
+    }
+    if (durationMs >= this.config.slowRequestMs) {
+      const error = record.error
+      this.slow.add({
+        traceId: '', spanId: '', method: record.method, route, url: this.redactor.url(pathOf(record.url)), status,
+        startEpochMs: record.startEpochMs, durationMs, aborted, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
+        ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
+      })
+    }
+  }
+}
+
+/** Which copy of the package this is (the ESM and CJS builds are two). */
+const COPY = import.meta.url
+
+/** The process's agent, if one was created (by any copy of this package). */
+export function getAgent(): Agent | undefined {
+  return globalState(COPY).agent
+}
+
+/**
+ * Creates the process's agent on first call (later calls return the same one)
+ * and installs it. Never throws.
+ */
+export function install(options: AgentOptions & { framework?: FrameworkInfo } = {}): Agent | undefined {
+  try {
+    const state = globalState(COPY)
+    if (state.copies.size > 1 && !state.extra.duplicateWarned && state.agent) {
+      state.extra.duplicateWarned = true
+      state.agent.logger.report('info', 'AGENT_DUPLICATE_COPY', state.owner, [...state.copies].find((c) => c !== state.owner) ?? COPY)
+    }
+    const { framework, ...rest } = options
+    const agent = (state.agent ??= new Agent(rest))
+    if (framework && !agent.framework) agent.framework = framework
+    agent.install(framework?.name)
+    return agent
+  } catch (err) {
+    try {
+      process.stderr.write(`[agent] error: AGENT_TASK_FAILED: install failed (${describeError(err)}); the app runs on without monitoring.\n`)
+    } catch {}
+    return undefined
+  }
+}

@@ -1,0 +1,105 @@
+import { LatencyHistogram, type HistogramData } from './histogram.js'
+
+export const OVERFLOW_ROUTE = '__overflow__'
+
+export interface EndpointSnapshot {
+  method: string
+  route: string
+  count: number
+  errors: number
+  aborted: number
+  /** Counts by status class: index 1..5 for 1xx..5xx, 0 for none. */
+  statusClasses: number[]
+  histogram: HistogramData
+}
+
+export interface IntervalSnapshot {
+  startMs: number
+  endMs: number
+  endpoints: EndpointSnapshot[]
+}
+
+class EndpointStats {
+  count = 0
+  errors = 0
+  aborted = 0
+  readonly statusClasses = [0, 0, 0, 0, 0, 0]
+  readonly histogram = new LatencyHistogram()
+  constructor(readonly method: string, readonly route: string) {}
+}
+
+/**
+ * Per-interval aggregation per endpoint, in place: a request costs two map
+ * look-ups and a histogram increment. The number of endpoints is capped; the
+ * rest share one overflow bucket per method so memory stays bounded.
+ */
+export class Aggregator {
+  private byMethod = new Map<string, Map<string, EndpointStats>>()
+  private size = 0
+  private startMs = Date.now()
+
+  constructor(private readonly maxEndpoints: number) {}
+
+  record(method: string, route: string, status: number, durationMs: number, isError: boolean, aborted: boolean): void {
+    const stats = this.statsFor(method, route)
+    stats.count++
+    if (isError) stats.errors++
+    if (aborted) stats.aborted++
+    const cls = (status / 100) | 0
+    stats.statusClasses[cls >= 1 && cls <= 5 ? cls : 0]!++
+    stats.histogram.record(durationMs)
+  }
+
+  private statsFor(method: string, route: string): EndpointStats {
+    let routes = this.byMethod.get(method)
+    if (routes === undefined) {
+      routes = new Map()
+      this.byMethod.set(method, routes)
+    }
+    let stats = routes.get(route)
+    if (stats === undefined) {
+      if (this.size >= this.maxEndpoints) {
+        route = OVERFLOW_ROUTE
+        stats = routes.get(route)
+      }
+      if (stats === undefined) {
+        stats = new EndpointStats(method, route)
+        routes.set(route, stats)
+        this.size++
+      }
+    }
+    return stats
+  }
+
+  /** Adds another interval's data, e.g. a worker's, exactly. */
+  merge(snapshot: IntervalSnapshot): void {
+    if (snapshot.startMs < this.startMs) this.startMs = snapshot.startMs
+    for (const e of snapshot.endpoints) {
+      const stats = this.statsFor(e.method, e.route)
+      stats.count += e.count
+      stats.errors += e.errors
+      stats.aborted += e.aborted
+      for (let i = 0; i < 6; i++) stats.statusClasses[i]! += e.statusClasses[i] ?? 0
+      stats.histogram.merge(e.histogram)
+    }
+  }
+
+  get endpointCount(): number {
+    return this.size
+  }
+
+  /** Returns this interval's data and starts the next one empty. */
+  drain(now = Date.now()): IntervalSnapshot {
+    const endpoints: EndpointSnapshot[] = []
+    for (const routes of this.byMethod.values()) {
+      for (const s of routes.values()) {
+        endpoints.push({ method: s.method, route: s.route, count: s.count, errors: s.errors, aborted: s.aborted, statusClasses: s.statusClasses.slice(), histogram: s.histogram.toJSON() })
+      }
+    }
+    const snapshot = { startMs: this.startMs, endMs: now, endpoints }
+    this.byMethod = new Map()
+    this.size = 0
+    this.startMs = now
+    return snapshot
+  }
+}

@@ -1,0 +1,23 @@
+/**
+ * Turns a raw URL path into a bounded endpoint name where no route template
+ * exists: ids, uuids, hashes and numbers become `:id`, the query is dropped.
+ */
+const ID_SEGMENT = /^(?:\d+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{16,}|[0-9A-Za-z_-]{24,})$/i
+
+export function normalizePath(url: string): string {
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  const segments = path.split('/')
+  for (let i = 0; i < segments.length; i++) {
+    const s = segments[i]!
+    if (s !== '' && (ID_SEGMENT.test(s) || /\d/.test(s) && s.length > 8)) segments[i] = ':id'
+  }
+  const normalized = segments.slice(0, 12).join('/')
+  return normalized === '' ? '/' : normalized
+}
+
+/** Strips the query string without allocating when there is none. */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}

@@ -1,0 +1,292 @@
+import { gzip } from 'node:zlib'
+import { promisify } from 'node:util'
+import type { Logger } from './logger.js'
+import { send, SendError, type PendingSend, type SendResult } from './http-transport.js'
+
+const gzipAsync = promisify(gzip)
+
+export type Signal = 'metrics' | 'traces' | 'logs'
+
+export interface Payload {
+  signal: Signal
+  body: Buffer
+  /** Requests counted in this payload, so a dropped one is counted by requests too. */
+  requests: number
+  /** Drop counts this payload carries to the collector (see DropCounts). */
+  carries?: DropCounts
+  firstTriedAt?: number
+  attempts: number
+}
+
+export interface DropCounts {
+  payloads: number
+  requests: number
+}
+
+export interface ExporterOptions {
+  endpoint: string
+  key: string
+  keyHeader: string
+  connectTimeoutMs: number
+  exportTimeoutMs: number
+  maxQueue: number
+  maxQueueBytes: number
+  compressMinBytes: number
+  ca?: Buffer
+  /** How long one payload is retried before it is dropped. */
+  retryDeadlineMs?: number
+}
+
+const RETRYABLE_STATUS = new Set([408, 429, 502, 503, 504])
+const BACKOFF_BASE_MS = 250
+const BACKOFF_MAX_MS = 30_000
+
+export interface ExporterStats {
+  sentPayloads: number
+  sentRequests: number
+  dropped: DropCounts
+  /** Dropped but not yet acknowledged by the collector as reported. */
+  unreported: DropCounts
+  rejected: number
+  queued: number
+  queuedBytes: number
+}
+
+/**
+ * Sends OTLP payloads one at a time from a bounded queue. When the queue is
+ * full the oldest payload is dropped and counted; the counts ride on a later
+ * payload and only stop being owed once that payload is acknowledged.
+ * Retryable failures back off exponentially with full jitter, honouring
+ * Retry-After; each failure kind is logged once per streak.
+ */
+export class Exporter {
+  private readonly queue: Payload[] = []
+  private queuedBytes = 0
+  private inFlight: { payload: Payload; pending: PendingSend | undefined } | undefined
+  private backoff: NodeJS.Timeout | undefined
+  private backoffAttempt = 0
+  private draining = false
+  private destroyed = false
+  private failing = false
+  private readonly waiters = new Set<() => void>()
+  readonly stats: ExporterStats = { sentPayloads: 0, sentRequests: 0, dropped: { payloads: 0, requests: 0 }, unreported: { payloads: 0, requests: 0 }, rejected: 0, queued: 0, queuedBytes: 0 }
+  private readonly urls: Record<Signal, URL>
+  private readonly headers: Record<string, string>
+
+  constructor(private readonly options: ExporterOptions, private readonly logger: Logger) {
+    const base = options.endpoint.replace(/\/+$/, '')
+    this.urls = { metrics: new URL(`${base}/v1/metrics`), traces: new URL(`${base}/v1/traces`), logs: new URL(`${base}/v1/logs`) }
+    this.headers = { 'content-type': 'application/json', 'user-agent': 'agent-node' }
+    if (options.key) this.headers[options.keyHeader.toLowerCase()] = options.key
+  }
+
+  /** Drop counts the next metrics payload should carry. */
+  owedDrops(): DropCounts {
+    return { ...this.stats.unreported }
+  }
+
+  enqueue(payload: Omit<Payload, 'attempts'>): void {
+    if (this.destroyed) return
+    const item: Payload = { ...payload, attempts: 0 }
+    this.queue.push(item)
+    this.queuedBytes += item.body.length
+    let dropped = 0
+    while (this.queue.length > 0 && (this.queue.length > this.options.maxQueue || this.queuedBytes > this.options.maxQueueBytes)) {
+      this.drop(this.queue.shift()!)
+      dropped++
+    }
+    if (dropped > 0) this.logger.reportOnce('queue-full', 'warn', 'AGENT_QUEUE_DROPPED', dropped, `${this.options.maxQueue} payloads or ${this.options.maxQueueBytes} bytes`)
+    this.syncStats()
+    this.pump()
+  }
+
+  private drop(payload: Payload): void {
+    this.queuedBytes -= payload.body.length
+    this.stats.dropped.payloads++
+    this.stats.dropped.requests += payload.requests
+    this.stats.unreported.payloads++
+    this.stats.unreported.requests += payload.requests
+    // Counts this payload carried are still owed: they never reached the collector.
+  }
+
+  private syncStats(): void {
+    this.stats.queued = this.queue.length + (this.inFlight ? 1 : 0)
+    this.stats.queuedBytes = this.queuedBytes
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.backoff || this.destroyed) {
+      this.settleWaiters()
+      return
+    }
+    const payload = this.queue.shift()
+    if (!payload) {
+      this.settleWaiters()
+      return
+    }
+    this.queuedBytes -= payload.body.length
+    this.inFlight = { payload, pending: undefined }
+    this.syncStats()
+    void this.attempt(payload)
+  }
+
+  private async attempt(payload: Payload): Promise<void> {
+    payload.attempts++
+    payload.firstTriedAt ??= Date.now()
+    const url = this.urls[payload.signal]
+    let result: SendResult | undefined
+    let error: SendError | undefined
+    try {
+      let body = payload.body
+      const headers = { ...this.headers }
+      if (body.length >= this.options.compressMinBytes) {
+        body = await gzipAsync(body)
+        headers['content-encoding'] = 'gzip'
+      }
+      if (this.destroyed) return
+      const pending = send(url, body, { connectTimeoutMs: this.options.connectTimeoutMs, totalTimeoutMs: this.options.exportTimeoutMs, headers, ...(this.options.ca ? { ca: this.options.ca } : {}) }, this.draining)
+      this.inFlight!.pending = pending
+      result = await pending.done
+    } catch (err) {
+      error = err instanceof SendError ? err : new SendError('network', (err as Error).message)
+    }
+    this.inFlight = undefined
+    if (this.destroyed) return
+    if (result && result.status >= 200 && result.status < 300) {
+      this.onSuccess(payload, url)
+    } else if (result && !RETRYABLE_STATUS.has(result.status) && !(result.status >= 500 && result.status !== 501)) {
+      // 4xx other than 408/429 (and 501): retrying cannot help.
+      this.stats.rejected++
+      this.stats.dropped.payloads++
+      this.stats.dropped.requests += payload.requests
+      this.stats.unreported.payloads++
+      this.stats.unreported.requests += payload.requests
+      this.logger.reportOnce(`rejected:${result.status}`, 'warn', 'AGENT_EXPORT_REJECTED', url.origin + url.pathname, result.status, result.body.slice(0, 200))
+      this.backoffAttempt = 0
+    } else {
+      this.onRetryable(payload, url, result, error)
+    }
+    this.syncStats()
+    this.pump()
+  }
+
+  private onSuccess(payload: Payload, url: URL): void {
+    this.stats.sentPayloads++
+    this.stats.sentRequests += payload.requests
+    if (payload.carries) {
+      this.stats.unreported.payloads -= payload.carries.payloads
+      this.stats.unreported.requests -= payload.carries.requests
+    }
+    this.backoffAttempt = 0
+    if (this.failing) {
+      this.failing = false
+      this.logger.report('info', 'AGENT_EXPORT_RECOVERED', url.origin)
+      this.forgetFailureKinds()
+    }
+  }
+
+  private readonly failureKeys = new Set<string>()
+  private forgetFailureKinds(): void {
+    for (const key of this.failureKeys) this.logger.forget(key)
+    this.failureKeys.clear()
+    this.logger.forget('queue-full')
+  }
+
+  private onRetryable(payload: Payload, url: URL, result: SendResult | undefined, error: SendError | undefined): void {
+    this.failing = true
+    const kind = error ? `${error.kind}:${error.code ?? ''}` : `http:${result!.status}`
+    const key = `export:${kind}`
+    this.failureKeys.add(key)
+    if (error?.kind === 'tls') {
+      this.logger.reportOnce(key, 'error', 'AGENT_TLS', url.origin, `${error.code ?? ''} ${error.message}`.trim())
+    } else {
+      const reason = error ? `${error.code ? error.code + ': ' : ''}${error.message}` : `HTTP ${result!.status}`
+      const fix = error?.kind === 'network' && error.code === 'ENOTFOUND'
+        ? 'The host name does not resolve; check "endpoint".'
+        : error?.code === 'ECONNREFUSED' ? 'Nothing listens there; start the collector or fix "endpoint".' : 'The collector is slow or unavailable.'
+      this.logger.reportOnce(key, 'warn', 'AGENT_EXPORT_FAILED', url.origin + url.pathname, reason, fix)
+    }
+    const deadline = (payload.firstTriedAt ?? Date.now()) + (this.options.retryDeadlineMs ?? 600_000)
+    if (Date.now() >= deadline) {
+      this.drop({ ...payload, body: Buffer.alloc(0) })
+      return
+    }
+    // Put it back at the head, unless newer data has filled the queue meanwhile.
+    if (this.queue.length >= this.options.maxQueue || this.queuedBytes + payload.body.length > this.options.maxQueueBytes) {
+      this.drop({ ...payload, body: Buffer.alloc(0) })
+    } else {
+      this.queue.unshift(payload)
+      this.queuedBytes += payload.body.length
+    }
+    this.backoffAttempt++
+    const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.backoffAttempt, 16))
+    let wait = Math.random() * cap // full jitter
+    if (result?.retryAfterMs !== undefined) wait = Math.max(wait, result.retryAfterMs)
+    if (this.draining) wait = Math.min(wait, 50)
+    this.backoff = setTimeout(() => {
+      this.backoff = undefined
+      this.pump()
+    }, wait)
+    if (!this.draining) this.backoff.unref()
+  }
+
+  get idle(): boolean {
+    return this.queue.length === 0 && !this.inFlight
+  }
+
+  private settleWaiters(): void {
+    if (!this.idle) return
+    for (const w of this.waiters) w()
+    this.waiters.clear()
+  }
+
+  /**
+   * Sends what is queued, keeping the process alive for it until `deadline`
+   * (epoch ms) at most. Resolves true when everything was delivered.
+   */
+  async drain(deadline: number): Promise<boolean> {
+    if (this.idle) return true
+    this.draining = true
+    this.inFlight?.pending?.ref()
+    if (this.backoff) {
+      clearTimeout(this.backoff)
+      this.backoff = undefined
+    }
+    this.pump()
+    const remaining = deadline - Date.now()
+    let timer: NodeJS.Timeout | undefined
+    const delivered = await new Promise<boolean>((resolve) => {
+      if (this.idle) return resolve(true)
+      const done = () => resolve(true)
+      this.waiters.add(done)
+      timer = setTimeout(() => {
+        this.waiters.delete(done)
+        resolve(this.idle)
+      }, Math.max(remaining, 0))
+    })
+    clearTimeout(timer)
+    this.draining = false
+    if (!delivered) {
+      // Past the budget: nothing of ours may keep the process alive.
+      this.inFlight?.pending?.abort()
+      ;(this.backoff as NodeJS.Timeout | undefined)?.unref()
+    }
+    return delivered
+  }
+
+  get pendingCount(): number {
+    return this.queue.length + (this.inFlight ? 1 : 0)
+  }
+
+  /** Stops sending; what is queued is dropped. Idempotent. */
+  destroy(): void {
+    if (this.destroyed) return
+    this.destroyed = true
+    if (this.backoff) clearTimeout(this.backoff)
+    this.backoff = undefined
+    this.inFlight?.pending?.abort()
+    this.queue.length = 0
+    this.queuedBytes = 0
+    this.settleWaiters()
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * A mergeable latency histogram with the bucket layout of an OpenTelemetry
+ * exponential histogram at a fixed scale, so it exports without conversion
+ * and merges exactly (bucket-wise addition) across intervals and processes.
+ *
+ * At scale 6 the base is 2^(1/64) ~ 1.0109; bucket i holds (base^i, base^(i+1)]
+ * and reports 2*base^(i+1)/(base+1), within 0.55 % of every value it holds.
+ */
+export const HISTOGRAM_SCALE = 6
+const PER_OCTAVE = 2 ** HISTOGRAM_SCALE
+const BASE = 2 ** (1 / PER_OCTAVE)
+/** Values at or below this count as zero (ms: a picosecond). */
+const ZERO_THRESHOLD = 1e-9
+/** Index bounds keep a hostile value from growing the array without limit. */
+const MIN_INDEX = Math.floor(Math.log2(ZERO_THRESHOLD) * PER_OCTAVE)
+const MAX_INDEX = Math.ceil(Math.log2(1e12) * PER_OCTAVE)
+
+export interface HistogramData {
+  count: number
+  sum: number
+  min: number
+  max: number
+  zeroCount: number
+  /** Index of the first entry of `counts`. */
+  offset: number
+  counts: number[]
+}
+
+export function bucketIndex(value: number): number {
+  const i = Math.ceil(Math.log2(value) * PER_OCTAVE) - 1
+  return i < MIN_INDEX ? MIN_INDEX : i > MAX_INDEX ? MAX_INDEX : i
+}
+
+export class LatencyHistogram implements HistogramData {
+  count = 0
+  sum = 0
+  min = Infinity
+  max = -Infinity
+  zeroCount = 0
+  offset = 0
+  counts: number[] = []
+
+  record(value: number): void {
+    if (!(value >= 0)) return // NaN and negatives carry no latency
+    this.count++
+    this.sum += value
+    if (value < this.min) this.min = value
+    if (value > this.max) this.max = value
+    if (value <= ZERO_THRESHOLD) {
+      this.zeroCount++
+      return
+    }
+    this.add(bucketIndex(value), 1)
+  }
+
+  private add(index: number, n: number): void {
+    const counts = this.counts
+    if (counts.length === 0) {
+      this.offset = index
+      counts.push(n)
+      return
+    }
+    if (index < this.offset) {
+      const grow = this.offset - index
+      const head = new Array<number>(grow).fill(0)
+      this.counts = head.concat(counts)
+      this.offset = index
+      this.counts[0]! += n
+      return
+    }
+    const at = index - this.offset
+    while (counts.length <= at) counts.push(0)
+    counts[at]! += n
+  }
+
+  merge(other: HistogramData): this {
+    if (other.count === 0) return this
+    this.count += other.count
+    this.sum += other.sum
+    if (other.min < this.min) this.min = other.min
+    if (other.max > this.max) this.max = other.max
+    this.zeroCount += other.zeroCount
+    for (let i = 0; i < other.counts.length; i++) {
+      const n = other.counts[i]!
+      if (n !== 0) this.add(other.offset + i, n)
+    }
+    return this
+  }
+
+  /**
+   * The value at rank floor(q * (count - 1)) of the sorted inputs, within
+   * 0.55 % relative error (exact at the extremes).
+   */
+  quantile(q: number): number {
+    if (this.count === 0) return 0
+    if (q <= 0) return this.min
+    if (q >= 1) return this.max
+    const rank = Math.floor(q * (this.count - 1))
+    let seen = this.zeroCount
+    if (rank < seen) return 0
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i]!
+      if (rank < seen) {
+        const value = (2 * BASE ** (this.offset + i + 1)) / (BASE + 1)
+        return Math.min(Math.max(value, this.min), this.max)
+      }
+    }
+    return this.max
+  }
+
+  toJSON(): HistogramData {
+    return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: this.offset, counts: this.counts.slice() }
+  }
+
+  static from(data: HistogramData): LatencyHistogram {
+    return new LatencyHistogram().merge(data)
+  }
+}

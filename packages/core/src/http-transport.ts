@@ -1,0 +1,147 @@
+import http from 'node:http'
+import https from 'node:https'
+import type { Socket } from 'node:net'
+
+export interface SendOptions {
+  /** From the start of the request (DNS included) to a connected socket. */
+  connectTimeoutMs: number
+  /** From the start of the request to the end of the response body. */
+  totalTimeoutMs: number
+  headers: Record<string, string>
+  ca?: string | Buffer
+}
+
+export interface SendResult {
+  status: number
+  body: string
+  retryAfterMs?: number
+}
+
+export type FailureKind = 'connect-timeout' | 'timeout' | 'network' | 'tls' | 'aborted'
+
+export class SendError extends Error {
+  constructor(readonly kind: FailureKind, message: string, readonly code?: string) {
+    super(message)
+  }
+}
+
+const TLS_CODES = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_REJECTED',
+])
+
+/** Response bodies are read only to report errors: cap what is kept. */
+const MAX_BODY = 4096
+
+/** A request in flight: `ref` keeps the process alive for it (final flush). */
+export interface PendingSend {
+  done: Promise<SendResult>
+  ref(): void
+  abort(): void
+}
+
+const agents = {
+  http: new http.Agent({ keepAlive: true, maxSockets: 2, keepAliveMsecs: 1000 }),
+  https: new https.Agent({ keepAlive: true, maxSockets: 2, keepAliveMsecs: 1000 }),
+}
+
+/** Parses Retry-After (seconds or an HTTP date) into ms, bounded. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined
+  const seconds = Number(value)
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - now
+  if (!Number.isFinite(ms)) return undefined
+  return Math.min(Math.max(ms, 0), 300_000)
+}
+
+/**
+ * One POST with connect and total deadlines. Sockets and timers are unref'd
+ * unless `ref()` is called, so an export in flight never keeps the app alive.
+ */
+export function send(url: URL, body: Buffer, options: SendOptions, startRef = false): PendingSend {
+  let request: http.ClientRequest | undefined
+  let socket: Socket | undefined
+  let referenced = startRef
+  const timers: NodeJS.Timeout[] = []
+  let fail: (err: SendError) => void = () => {}
+
+  const done = new Promise<SendResult>((resolve, reject) => {
+    let settled = false
+    const finish = (fn: () => void) => {
+      if (settled) return
+      settled = true
+      for (const t of timers) clearTimeout(t)
+      fn()
+    }
+    fail = (err) => finish(() => {
+      request?.destroy()
+      reject(err)
+    })
+    const timer = (ms: number, onFire: () => void) => {
+      const t = setTimeout(onFire, ms)
+      if (!referenced) t.unref()
+      timers.push(t)
+      return t
+    }
+
+    const isHttps = url.protocol === 'https:'
+    const lib = isHttps ? https : http
+    try {
+      request = lib.request(url, {
+        method: 'POST',
+        agent: isHttps ? (options.ca ? undefined : agents.https) : agents.http,
+        headers: { ...options.headers, 'content-length': String(body.length) },
+        ...(isHttps && options.ca ? { ca: options.ca } : {}),
+      })
+    } catch (err) {
+      finish(() => reject(new SendError('network', (err as Error).message, (err as NodeJS.ErrnoException).code)))
+      return
+    }
+
+    const connectTimer = timer(options.connectTimeoutMs, () => fail(new SendError('connect-timeout', `no connection within ${options.connectTimeoutMs} ms`)))
+    timer(options.totalTimeoutMs, () => fail(new SendError('timeout', `no complete response within ${options.totalTimeoutMs} ms`)))
+
+    request.on('socket', (s: Socket) => {
+      socket = s
+      if (referenced) s.ref()
+      else s.unref()
+      const connected = () => clearTimeout(connectTimer)
+      if (s.connecting) s.once(isHttps ? 'secureConnect' : 'connect', connected)
+      else connected()
+    })
+    request.on('error', (err: NodeJS.ErrnoException) => {
+      const code = err.code ?? ''
+      const kind: FailureKind = TLS_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') ? 'tls' : 'network'
+      fail(new SendError(kind, err.message, code))
+    })
+    request.on('response', (res) => {
+      const chunks: Buffer[] = []
+      let size = 0
+      res.on('data', (chunk: Buffer) => {
+        if (size < MAX_BODY) chunks.push(chunk)
+        size += chunk.length
+      })
+      res.on('error', (err) => fail(new SendError('network', err.message)))
+      res.on('aborted', () => fail(new SendError('network', 'response aborted')))
+      res.on('end', () => finish(() => {
+        const retryAfterMs = parseRetryAfter(res.headers['retry-after'] as string | undefined)
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8', 0, Math.min(size, MAX_BODY)), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) })
+      }))
+    })
+    request.end(body)
+  })
+
+  return {
+    done,
+    ref() {
+      if (referenced) return
+      referenced = true
+      socket?.ref()
+      for (const t of timers) t.ref()
+    },
+    abort() {
+      fail(new SendError('aborted', 'aborted at the shutdown deadline'))
+    },
+  }
+}

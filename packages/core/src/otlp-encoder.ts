@@ -1,0 +1,225 @@
+import type { IntervalSnapshot } from './aggregator.js'
+import type { ErrorGroup } from './error-service.js'
+import type { DropCounts } from './exporter.js'
+import { HISTOGRAM_SCALE } from './histogram.js'
+import type { ProcessIdentity } from './process-identity.js'
+import type { RuntimeSnapshot } from './runtime-metrics.js'
+import { newTraceIds, type TraceRecord } from './tracer.js'
+import { AGENT_VERSION } from './version.js'
+
+/**
+ * OTLP/HTTP JSON encoding (opentelemetry-proto 1.x): lowerCamelCase fields,
+ * 64-bit integers as decimal strings, trace and span ids as hex, enums as
+ * numbers. Metrics are delta temporality.
+ */
+type AnyValue = { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean }
+export interface KeyValue { key: string; value: AnyValue }
+
+const DELTA = 1
+const SPAN_KIND_SERVER = 2
+const SPAN_KIND_INTERNAL = 1
+const STATUS_ERROR = 2
+const SEVERITY_ERROR = 17
+const SEVERITY_INFO = 9
+
+export function attr(key: string, value: string | number | boolean): KeyValue {
+  if (typeof value === 'string') return { key, value: { stringValue: value } }
+  if (typeof value === 'boolean') return { key, value: { boolValue: value } }
+  return Number.isInteger(value) ? { key, value: { intValue: String(value) } } : { key, value: { doubleValue: value } }
+}
+
+const nanos = (ms: number) => (BigInt(Math.round(ms * 1000)) * 1000n).toString()
+
+export interface ResourceInfo {
+  serviceName: string
+  identity: ProcessIdentity
+  framework?: { name: string; version: string }
+}
+
+export function resourceAttributes(info: ResourceInfo): KeyValue[] {
+  const id = info.identity
+  const attrs = [
+    attr('service.name', info.serviceName),
+    attr('service.instance.id', id.instanceId),
+    attr('host.name', id.hostname),
+    attr('process.pid', id.pid),
+    attr('process.parent_pid', id.ppid),
+    attr('process.runtime.name', 'nodejs'),
+    attr('process.runtime.version', process.versions.node),
+    attr('process.runtime.description', 'Node.js'),
+    attr('telemetry.sdk.name', '@agent/core'),
+    attr('telemetry.sdk.language', 'nodejs'),
+    attr('telemetry.sdk.version', AGENT_VERSION),
+    attr('agent.process.role', id.role),
+  ]
+  if (id.parentInstanceId) attrs.push(attr('agent.parent.instance.id', id.parentInstanceId))
+  if (id.workerId !== undefined) attrs.push(attr('agent.worker.id', id.workerId))
+  if (id.pm2) attrs.push(attr('agent.pm2', true))
+  if (info.framework) attrs.push(attr('agent.framework.name', info.framework.name), attr('agent.framework.version', info.framework.version))
+  return attrs
+}
+
+const scope = { name: '@agent/core', version: AGENT_VERSION }
+
+function sum(name: string, unit: string, start: string, end: string, points: { attributes: KeyValue[]; value: number }[]) {
+  return {
+    name, unit,
+    sum: {
+      aggregationTemporality: DELTA,
+      isMonotonic: true,
+      dataPoints: points.map((p) => ({ attributes: p.attributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(p.value) })),
+    },
+  }
+}
+
+function gauge(name: string, unit: string, end: string, value: number, attributes: KeyValue[] = []) {
+  return { name, unit, gauge: { dataPoints: [{ attributes, timeUnixNano: end, asDouble: value }] } }
+}
+
+export interface MetricsInput {
+  resource: KeyValue[]
+  interval: IntervalSnapshot
+  runtime?: RuntimeSnapshot
+  drops?: DropCounts
+  /** Extra per-process resources (cluster breakdown), each with its own interval. */
+  processes?: { resource: KeyValue[]; interval: IntervalSnapshot; runtime?: RuntimeSnapshot }[]
+}
+
+function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | undefined, drops: DropCounts | undefined) {
+  const start = nanos(interval.startMs)
+  const end = nanos(interval.endMs)
+  const metrics: unknown[] = []
+  if (interval.endpoints.length > 0) {
+    const endpointAttrs = interval.endpoints.map((e) => [attr('http.request.method', e.method), attr('http.route', e.route)])
+    metrics.push(sum('http.server.request.count', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.count }))))
+    metrics.push(sum('http.server.request.errors', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.errors }))))
+    metrics.push(sum('http.server.request.aborted', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.aborted }))))
+    metrics.push({
+      name: 'http.server.request.duration',
+      unit: 'ms',
+      exponentialHistogram: {
+        aggregationTemporality: DELTA,
+        dataPoints: interval.endpoints.map((e, i) => ({
+          attributes: endpointAttrs[i],
+          startTimeUnixNano: start,
+          timeUnixNano: end,
+          count: String(e.histogram.count),
+          sum: e.histogram.sum,
+          scale: HISTOGRAM_SCALE,
+          zeroCount: String(e.histogram.zeroCount),
+          positive: { offset: e.histogram.offset, bucketCounts: e.histogram.counts.map(String) },
+          negative: { offset: 0, bucketCounts: [] },
+          ...(e.histogram.count > 0 ? { min: e.histogram.min, max: e.histogram.max } : {}),
+        })),
+      },
+    })
+  }
+  if (runtime) {
+    const d = runtime.eventLoopDelayMs
+    metrics.push(
+      gauge('nodejs.eventloop.delay.min', 'ms', end, d.min),
+      gauge('nodejs.eventloop.delay.mean', 'ms', end, d.mean),
+      gauge('nodejs.eventloop.delay.p50', 'ms', end, d.p50),
+      gauge('nodejs.eventloop.delay.p99', 'ms', end, d.p99),
+      gauge('nodejs.eventloop.delay.max', 'ms', end, d.max),
+      gauge('nodejs.eventloop.utilization', '1', end, runtime.eventLoopUtilization),
+      gauge('v8js.memory.heap.used', 'By', end, runtime.heapUsedBytes),
+      gauge('v8js.memory.heap.limit', 'By', end, runtime.heapTotalBytes),
+      gauge('process.memory.usage', 'By', end, runtime.rssBytes),
+      gauge('process.memory.external', 'By', end, runtime.externalBytes),
+      gauge('process.cpu.utilization', '1', end, runtime.cpuUtilization),
+      gauge('process.cpu.time.user', 'ms', end, runtime.cpuUserMs),
+      gauge('process.cpu.time.system', 'ms', end, runtime.cpuSystemMs),
+      gauge('v8js.gc.count', '{gc}', end, runtime.gcCount),
+      gauge('v8js.gc.duration', 'ms', end, runtime.gcPauseMs),
+    )
+  }
+  if (drops && (drops.payloads > 0 || drops.requests > 0)) {
+    metrics.push(
+      sum('agent.export.dropped.payloads', '{payload}', start, end, [{ attributes: [], value: drops.payloads }]),
+      sum('agent.export.dropped.requests', '{request}', start, end, [{ attributes: [], value: drops.requests }]),
+    )
+  }
+  return { scope, metrics }
+}
+
+export function encodeMetrics(input: MetricsInput): string {
+  const resourceMetrics = [{ resource: { attributes: input.resource }, scopeMetrics: [scopeMetrics(input.interval, input.runtime, input.drops)] }]
+  for (const p of input.processes ?? []) {
+    resourceMetrics.push({ resource: { attributes: p.resource }, scopeMetrics: [scopeMetrics(p.interval, p.runtime, undefined)] })
+  }
+  return JSON.stringify({ resourceMetrics })
+}
+
+export function encodeTraces(resource: KeyValue[], traces: TraceRecord[]): string {
+  const spans: unknown[] = []
+  for (const t of traces) {
+    const { traceId, spanIds } = newTraceIds(t.spans.length)
+    const root = spanIds[0]!
+    const rootAttrs = [attr('http.request.method', t.method), attr('http.route', t.route), attr('url.path', t.url), attr('http.response.status_code', t.status)]
+    if (t.aborted) rootAttrs.push(attr('agent.request.aborted', true))
+    if (t.droppedSpans) rootAttrs.push(attr('agent.spans.dropped', t.droppedSpans))
+    spans.push({
+      traceId, spanId: root, name: `${t.method} ${t.route}`, kind: SPAN_KIND_SERVER,
+      startTimeUnixNano: nanos(t.startEpochMs), endTimeUnixNano: nanos(t.startEpochMs + t.durationMs),
+      attributes: rootAttrs,
+      status: t.error || t.status >= 500 ? { code: STATUS_ERROR, message: t.error ?? `HTTP ${t.status}` } : {},
+    })
+    t.spans.forEach((s, i) => {
+      spans.push({
+        traceId, spanId: spanIds[i + 1], parentSpanId: root, name: s.name, kind: SPAN_KIND_INTERNAL,
+        startTimeUnixNano: nanos(t.startEpochMs + s.offsetMs), endTimeUnixNano: nanos(t.startEpochMs + s.offsetMs + s.durationMs),
+        attributes: Object.entries(s.attributes ?? {}).map(([k, v]) => attr(k, v)),
+        status: s.error ? { code: STATUS_ERROR, message: s.error } : {},
+      })
+    })
+  }
+  return JSON.stringify({ resourceSpans: [{ resource: { attributes: resource }, scopeSpans: [{ scope, spans }] }] })
+}
+
+export interface LogInput {
+  timeMs: number
+  severity: 'error' | 'info'
+  body: string
+  eventName: string
+  attributes: Record<string, string | number | boolean>
+}
+
+export function errorLogs(groups: ErrorGroup[]): LogInput[] {
+  return groups.map((g) => ({
+    timeMs: g.firstSeenMs,
+    severity: 'error',
+    body: `${g.type}: ${g.message}`,
+    eventName: 'exception',
+    attributes: {
+      'exception.type': g.type,
+      'exception.message': g.message,
+      'exception.stacktrace': g.stack,
+      'agent.error.fingerprint': g.fingerprint,
+      'agent.error.count': g.count,
+      'agent.error.last_seen_ms': g.lastSeenMs,
+      'http.request.method': g.method,
+      'http.route': g.route,
+      ...(g.context ? { 'agent.error.context': JSON.stringify(g.context) } : {}),
+    },
+  }))
+}
+
+export function encodeLogs(resource: KeyValue[], logs: LogInput[]): string {
+  return JSON.stringify({
+    resourceLogs: [{
+      resource: { attributes: resource },
+      scopeLogs: [{
+        scope,
+        logRecords: logs.map((l) => ({
+          timeUnixNano: nanos(l.timeMs),
+          observedTimeUnixNano: nanos(Date.now()),
+          severityNumber: l.severity === 'error' ? SEVERITY_ERROR : SEVERITY_INFO,
+          severityText: l.severity.toUpperCase(),
+          body: { stringValue: l.body },
+          attributes: [attr('event.name', l.eventName), ...Object.entries(l.attributes).map(([k, v]) => attr(k, v))],
+        })),
+      }],
+    }],
+  })
+}
