@@ -65,6 +65,7 @@ export class Agent {
   private firstRequestAttempts = 0
   private startScheduled = false
   private exitFlush: Promise<void> | undefined
+  private exitFlushed = false
   private resource: KeyValue[] | undefined
   /** Counted requests not yet handed to the exporter. */
   private unflushedRequests = 0
@@ -218,10 +219,16 @@ export class Agent {
     return this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0 || !this.exporter.idle
   }
 
-  /** Used by the exit hook: one bounded flush per exit, only when there is something to send. */
+  /**
+   * Used by the exit hook: one bounded flush per exit. A later beforeExit
+   * flushes again only if the app recorded something new meanwhile, so an
+   * unreachable collector can never turn beforeExit into a loop.
+   */
   flushForExit(_reason: string): Promise<void> {
     if (this.exitFlush) return this.exitFlush
-    if (!this.hasPendingData()) return Promise.resolve()
+    const somethingNew = this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0
+    if (!somethingNew && (this.exitFlushed || this.exporter.idle)) return Promise.resolve()
+    this.exitFlushed = true
     this.exitFlush = this.deliver(Date.now() + this.config.shutdownTimeoutMs).then(() => {
       this.exitFlush = undefined
     })

@@ -1,0 +1,151 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import http from 'node:http'
+import { once } from 'node:events'
+import { Agent } from '../src/agent.ts'
+import { GuardedFactory, defaultCreators, type ResourceCreators } from '../src/guards.ts'
+import { Logger } from '../src/logger.ts'
+import { runFixture, exitWithin } from './helpers/processes.ts'
+import { get } from './helpers/load.ts'
+
+const base = { name: 'test-app', key: 'k', endpoint: 'http://127.0.0.1:9', logLevel: 'info' as const, flushIntervalMs: 60_000 }
+
+function capture() {
+  const lines: string[] = []
+  return { lines, logWrite: (l: string) => lines.push(l) }
+}
+
+test('100 start/stop cycles leave listener and handle counts as they were', async () => {
+  const run = runFixture('lifecycle-cycles.ts')
+  const line = await run.waitFor(/^\{/)
+  const { before, after, maxDuring } = JSON.parse(line)
+  assert.deepEqual(after.listeners, before.listeners)
+  assert.deepEqual(after.resources, before.resources)
+  assert.equal(maxDuring, before.listeners.SIGTERM + 1, 'one SIGTERM listener while started, however often started')
+  const exit = await exitWithin(run, 10_000)
+  assert.notEqual(exit, 'hung')
+})
+
+test('timer creation failing (EAGAIN) leaves the agent running, logged once', () => {
+  const { lines, logWrite } = capture()
+  const creators: ResourceCreators = {
+    ...defaultCreators,
+    setInterval: () => {
+      throw Object.assign(new Error('Resource temporarily unavailable'), { code: 'EAGAIN' })
+    },
+  }
+  const agent = new Agent({ ...base, forceStart: true, creators, logWrite })
+  assert.doesNotThrow(() => agent.start())
+  assert.equal(agent.state, 'started')
+  agent.stop()
+  agent.start()
+  const failures = lines.filter((l) => l.includes('AGENT_RESOURCE_FAILED') && l.includes('"flush"'))
+  assert.equal(failures.length, 1, lines.join(''))
+  assert.match(failures[0]!, /EAGAIN/)
+  agent.stop()
+})
+
+test('worker thread creation failing (ERR_WORKER_INIT_FAILED) falls back, logged once', () => {
+  const { lines, logWrite } = capture()
+  const factory = new GuardedFactory(new Logger('info', logWrite), {
+    ...defaultCreators,
+    createWorker: () => {
+      throw Object.assign(new Error('worker init failed'), { code: 'ERR_WORKER_INIT_FAILED' })
+    },
+  })
+  const lost: string[] = []
+  assert.equal(factory.worker('export', new URL('data:text/javascript,'), { eval: false }, (why) => lost.push(why)), undefined)
+  assert.equal(factory.worker('export', new URL('data:text/javascript,'), { eval: false }, (why) => lost.push(why)), undefined)
+  assert.deepEqual(lost, ['creation failed', 'creation failed'])
+  assert.equal(lines.filter((l) => l.includes('ERR_WORKER_INIT_FAILED')).length, 1)
+})
+
+test('a worker thread that dies is reported once and the caller falls back', async () => {
+  const { lines, logWrite } = capture()
+  const factory = new GuardedFactory(new Logger('info', logWrite))
+  const lost = new Promise<string>((resolve) => factory.worker('dies', 'throw new Error("boom")', { eval: true }, resolve))
+  const keepAlive = setTimeout(() => {}, 10_000) // the agent's worker is unref'd by design
+  assert.match(await lost, /boom/)
+  clearTimeout(keepAlive)
+  assert.equal(lines.filter((l) => l.includes('worker thread "dies"')).length, 1)
+})
+
+test('a failing task is logged once and the agent keeps going', async () => {
+  const { lines, logWrite } = capture()
+  const factory = new GuardedFactory(new Logger('info', logWrite))
+  let runs = 0
+  const timer = factory.interval('bad', 5, () => {
+    runs++
+    throw new Error('bug')
+  })
+  while (runs < 5) await new Promise((r) => setTimeout(r, 5))
+  clearInterval(timer)
+  assert.equal(lines.filter((l) => l.includes('AGENT_TASK_FAILED')).length, 1)
+})
+
+test('no error service when errors are off', () => {
+  const intervals = (errorsEnabled: boolean) => {
+    let created = 0
+    const agent = new Agent({ ...base, forceStart: true, errorsEnabled, logLevel: 'silent', creators: { ...defaultCreators, setInterval: (fn, ms) => (created++, setInterval(fn, ms)) } })
+    agent.start()
+    agent.stop()
+    return { created, errors: agent.errors }
+  }
+  const on = intervals(true)
+  const off = intervals(false)
+  assert.ok(on.errors)
+  assert.equal(off.errors, undefined)
+  assert.equal(on.created - off.created, 1, 'exactly one task less: the error service')
+})
+
+test('preconditions: the first unmet one is logged once, and the agent stays off', () => {
+  for (const [options, reason] of [
+    [{ monitor: false }, /monitoring is off/],
+    [{ name: '' }, /no application name/],
+    [{ key: '' }, /no key/],
+  ] as const) {
+    const { lines, logWrite } = capture()
+    const agent = new Agent({ ...base, ...options, logWrite })
+    agent.install()
+    agent.install()
+    assert.equal(agent.state, 'idle')
+    assert.equal(lines.length, 1, lines.join(''))
+    assert.match(lines[0]!, reason)
+  }
+})
+
+test('with no server at boot it stands by, then starts on the first request without delaying it', async () => {
+  const { lines, logWrite } = capture()
+  const agent = new Agent({ ...base, logWrite })
+  const verdict = agent.install()
+  assert.equal(verdict.start, false)
+  assert.equal(agent.state, 'standby')
+  assert.match(lines.join(''), /standing by/)
+  const server = http.createServer((_req, res) => res.end('ok'))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  const res = await get(`http://127.0.0.1:${port}/first`)
+  assert.equal(res.status, 200)
+  await new Promise((r) => setImmediate(r))
+  assert.equal(agent.state, 'started')
+  await get(`http://127.0.0.1:${port}/second`)
+  const snapshot = agent.aggregator.drain()
+  assert.equal(snapshot.endpoints.reduce((n, e) => n + e.count, 0), 2, 'the first request is counted too')
+  agent.stop()
+  server.close()
+})
+
+test('install is idempotent and a listening server is detected', async () => {
+  const server = http.createServer((_req, res) => res.end('ok'))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const agent = new Agent({ ...base, logLevel: 'silent' })
+  assert.equal(agent.install().start, true)
+  assert.equal(agent.install().start, false)
+  assert.equal(agent.state, 'started')
+  assert.equal(process.listenerCount('SIGTERM'), 1)
+  agent.stop()
+  assert.equal(process.listenerCount('SIGTERM'), 0)
+  server.close()
+})

@@ -1,0 +1,141 @@
+import http from 'node:http'
+import https from 'node:https'
+import type { AddressInfo, Socket } from 'node:net'
+import { gunzipSync } from 'node:zlib'
+
+export type SinkMode = 'ok' | 'blackhole' | 'status' | 'garbage' | 'slow'
+
+export interface Received {
+  path: string
+  headers: http.IncomingHttpHeaders
+  body: any
+  raw: Buffer
+}
+
+/**
+ * A real OTLP/HTTP JSON receiver on 127.0.0.1 for tests: decodes (gzip too),
+ * keeps every payload and can be told to misbehave.
+ */
+export class OtlpSink {
+  readonly received: Received[] = []
+  mode: SinkMode = 'ok'
+  status = 503
+  retryAfter: string | undefined
+  slowMs = 0
+  private server!: http.Server | https.Server
+  private readonly sockets = new Set<Socket>()
+  port = 0
+  private constructor(private readonly tls?: { key: string; cert: string }) {}
+
+  static async start(options: { port?: number; tls?: { key: string; cert: string }; mode?: SinkMode } = {}): Promise<OtlpSink> {
+    const sink = new OtlpSink(options.tls)
+    if (options.mode) sink.mode = options.mode
+    await sink.listen(options.port ?? 0)
+    return sink
+  }
+
+  get url(): string {
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`
+  }
+
+  async listen(port = this.port): Promise<void> {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res)
+    this.server = this.tls ? https.createServer(this.tls, handler) : http.createServer(handler)
+    this.server.on('connection', (s: Socket) => {
+      this.sockets.add(s)
+      s.on('close', () => this.sockets.delete(s))
+    })
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(port, '127.0.0.1', () => resolve())
+    })
+    this.port = (this.server.address() as AddressInfo).port
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      if (this.mode === 'blackhole') return // accept, read, never answer
+      let raw = Buffer.concat(chunks)
+      if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw)
+      const reply = () => {
+        if (this.mode === 'status') {
+          if (this.retryAfter) res.setHeader('retry-after', this.retryAfter)
+          res.writeHead(this.status).end('{"error":"try later"}')
+          return
+        }
+        if (this.mode === 'garbage') {
+          res.socket?.end('HTTP/1.1 2OO garbage\r\n\r\n\x00\x01\x02')
+          return
+        }
+        this.received.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(raw.toString('utf8')), raw })
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      }
+      if (this.mode === 'slow') setTimeout(reply, this.slowMs)
+      else reply()
+    })
+  }
+
+  /** Refuses connections from now on (the port is closed). */
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy()
+    await new Promise<void>((resolve) => this.server.close(() => resolve()))
+  }
+
+  close(): Promise<void> {
+    return this.stop()
+  }
+
+  payloads(path: string): any[] {
+    return this.received.filter((r) => r.path === path).map((r) => r.body)
+  }
+
+  /** Sum of one Sum metric's data points, optionally per resource attribute filter. */
+  sumOf(metricName: string, filter?: (resourceAttrs: Record<string, unknown>, pointAttrs: Record<string, unknown>) => boolean): number {
+    let total = 0
+    for (const body of this.payloads('/v1/metrics')) {
+      for (const rm of body.resourceMetrics ?? []) {
+        const resource = attrs(rm.resource?.attributes)
+        for (const sm of rm.scopeMetrics ?? []) {
+          for (const m of sm.metrics ?? []) {
+            if (m.name !== metricName || !m.sum) continue
+            for (const p of m.sum.dataPoints) if (!filter || filter(resource, attrs(p.attributes))) total += Number(p.asInt ?? p.asDouble ?? 0)
+          }
+        }
+      }
+    }
+    return total
+  }
+
+  requests(filter?: (resourceAttrs: Record<string, unknown>, pointAttrs: Record<string, unknown>) => boolean): number {
+    return this.sumOf('http.server.request.count', filter)
+  }
+
+  logRecords(): { resource: Record<string, unknown>; attributes: Record<string, unknown>; body: string }[] {
+    const out = []
+    for (const body of this.payloads('/v1/logs')) {
+      for (const rl of body.resourceLogs ?? []) {
+        for (const sl of rl.scopeLogs ?? []) for (const r of sl.logRecords ?? []) out.push({ resource: attrs(rl.resource?.attributes), attributes: attrs(r.attributes), body: r.body?.stringValue })
+      }
+    }
+    return out
+  }
+
+  spans(): any[] {
+    const out = []
+    for (const body of this.payloads('/v1/traces')) {
+      for (const rs of body.resourceSpans ?? []) for (const ss of rs.scopeSpans ?? []) out.push(...ss.spans.map((s: any) => ({ ...s, attrs: attrs(s.attributes), resource: attrs(rs.resource?.attributes) })))
+    }
+    return out
+  }
+}
+
+export function attrs(list: { key: string; value: Record<string, unknown> }[] | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const kv of list ?? []) {
+    const v = kv.value
+    out[kv.key] = v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : undefined) ?? v.doubleValue ?? v.boolValue
+  }
+  return out
+}
