@@ -96,6 +96,10 @@ export class Agent {
       maxQueue: this.config.maxQueue,
       maxQueueBytes: this.config.maxQueueBytes,
       compressMinBytes: this.config.compressMinBytes,
+      encodeDrops: (drops) => {
+        const now = Date.now()
+        return Buffer.from(encodeMetrics({ resource: this.resourceAttributes(), interval: { startMs: now, endMs: now, endpoints: [] }, drops }))
+      },
       ...(this.readCa() ? { ca: this.readCa()! } : {}),
     }, this.logger)
     this.http = new HttpInstrumentation({
@@ -245,13 +249,11 @@ export class Agent {
     const interval = this.aggregator.drain()
     const requests = this.unflushedRequests
     this.unflushedRequests = 0
-    const drops = this.exporter.owedDrops()
     const runtime = this.state === 'started' || final ? this.runtime.collect() : undefined
     this.exporter.enqueue({
       signal: 'metrics',
-      body: Buffer.from(encodeMetrics({ resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}), drops })),
+      body: Buffer.from(encodeMetrics({ resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}) })),
       requests,
-      carries: drops,
     })
     const traces = this.slow.drain()
     if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })

@@ -12,7 +12,7 @@ export interface Payload {
   body: Buffer
   /** Requests counted in this payload, so a dropped one is counted by requests too. */
   requests: number
-  /** Drop counts this payload carries to the collector (see DropCounts). */
+  /** Set on the payload that reports drops: its counts are owed again if it fails. */
   carries?: DropCounts
   firstTriedAt?: number
   attempts: number
@@ -35,6 +35,8 @@ export interface ExporterOptions {
   ca?: Buffer
   /** How long one payload is retried before it is dropped. */
   retryDeadlineMs?: number
+  /** Encodes a metrics payload that reports drop counts to the collector. */
+  encodeDrops?: (drops: DropCounts) => Buffer
 }
 
 const RETRYABLE_STATUS = new Set([408, 429, 502, 503, 504])
@@ -45,7 +47,7 @@ export interface ExporterStats {
   sentPayloads: number
   sentRequests: number
   dropped: DropCounts
-  /** Dropped but not yet acknowledged by the collector as reported. */
+  /** Dropped, and not yet put on a payload to the collector. */
   unreported: DropCounts
   rejected: number
   queued: number
@@ -80,18 +82,17 @@ export class Exporter {
     if (options.key) this.headers[options.keyHeader.toLowerCase()] = options.key
   }
 
-  /** Drop counts the next metrics payload should carry. */
-  owedDrops(): DropCounts {
-    return { ...this.stats.unreported }
-  }
-
   enqueue(payload: Omit<Payload, 'attempts'>): void {
     if (this.destroyed) return
     const item: Payload = { ...payload, attempts: 0 }
     this.queue.push(item)
     this.queuedBytes += item.body.length
     let dropped = 0
-    while (this.queue.length > 0 && (this.queue.length > this.options.maxQueue || this.queuedBytes > this.options.maxQueueBytes)) {
+    // The payload in flight counts against both bounds: it is held in memory too.
+    const inFlight = this.inFlight?.payload
+    const held = () => this.queue.length + (inFlight ? 1 : 0)
+    const heldBytes = () => this.queuedBytes + (inFlight ? inFlight.body.length : 0)
+    while (this.queue.length > 0 && (held() > this.options.maxQueue || heldBytes() > this.options.maxQueueBytes)) {
       this.drop(this.queue.shift()!)
       dropped++
     }
@@ -102,16 +103,43 @@ export class Exporter {
 
   private drop(payload: Payload): void {
     this.queuedBytes -= payload.body.length
+    this.countDropped(payload)
+  }
+
+  /** A payload that will not be delivered: counted, or for a drop report, owed again. */
+  private lose(payload: Payload): void {
+    if (payload.carries) {
+      this.stats.unreported.payloads += payload.carries.payloads
+      this.stats.unreported.requests += payload.carries.requests
+      return
+    }
+    this.countDropped(payload)
+  }
+
+  private countDropped(payload: Payload): void {
     this.stats.dropped.payloads++
     this.stats.dropped.requests += payload.requests
     this.stats.unreported.payloads++
     this.stats.unreported.requests += payload.requests
-    // Counts this payload carried are still owed: they never reached the collector.
+  }
+
+  /**
+   * A payload with the drop counts not yet reported, built when it is sent so
+   * it always carries every drop so far. It is never queued (so it cannot be
+   * dropped for room); if it fails, its counts are owed again.
+   */
+  private dropReport(): Payload | undefined {
+    const owed = this.stats.unreported
+    if (!this.options.encodeDrops || (owed.payloads === 0 && owed.requests === 0)) return undefined
+    const carries = { ...owed }
+    owed.payloads = 0
+    owed.requests = 0
+    return { signal: 'metrics', body: this.options.encodeDrops(carries), requests: 0, carries, attempts: 0 }
   }
 
   private syncStats(): void {
     this.stats.queued = this.queue.length + (this.inFlight ? 1 : 0)
-    this.stats.queuedBytes = this.queuedBytes
+    this.stats.queuedBytes = this.queuedBytes + (this.inFlight ? this.inFlight.payload.body.length : 0)
   }
 
   private pump(): void {
@@ -119,12 +147,14 @@ export class Exporter {
       this.settleWaiters()
       return
     }
-    const payload = this.queue.shift()
+    // Once the collector answers again, the drop counts go first.
+    const report = this.failing ? undefined : this.dropReport()
+    const payload = report ?? this.queue.shift()
     if (!payload) {
       this.settleWaiters()
       return
     }
-    this.queuedBytes -= payload.body.length
+    if (!report) this.queuedBytes -= payload.body.length
     this.inFlight = { payload, pending: undefined }
     this.syncStats()
     void this.attempt(payload)
@@ -157,10 +187,7 @@ export class Exporter {
     } else if (result && !RETRYABLE_STATUS.has(result.status) && !(result.status >= 500 && result.status !== 501)) {
       // 4xx other than 408/429 (and 501): retrying cannot help.
       this.stats.rejected++
-      this.stats.dropped.payloads++
-      this.stats.dropped.requests += payload.requests
-      this.stats.unreported.payloads++
-      this.stats.unreported.requests += payload.requests
+      this.lose(payload)
       this.logger.reportOnce(`rejected:${result.status}`, 'warn', 'AGENT_EXPORT_REJECTED', url.origin + url.pathname, result.status, result.body.slice(0, 200))
       this.backoffAttempt = 0
     } else {
@@ -173,10 +200,6 @@ export class Exporter {
   private onSuccess(payload: Payload, url: URL): void {
     this.stats.sentPayloads++
     this.stats.sentRequests += payload.requests
-    if (payload.carries) {
-      this.stats.unreported.payloads -= payload.carries.payloads
-      this.stats.unreported.requests -= payload.carries.requests
-    }
     this.backoffAttempt = 0
     if (this.failing) {
       this.failing = false
@@ -207,14 +230,15 @@ export class Exporter {
       this.logger.reportOnce(key, 'warn', 'AGENT_EXPORT_FAILED', url.origin + url.pathname, reason, fix)
     }
     const deadline = (payload.firstTriedAt ?? Date.now()) + (this.options.retryDeadlineMs ?? 600_000)
-    if (Date.now() >= deadline) {
-      this.drop({ ...payload, body: Buffer.alloc(0) })
-      return
-    }
-    // Put it back at the head, unless newer data has filled the queue meanwhile.
-    if (this.queue.length >= this.options.maxQueue || this.queuedBytes + payload.body.length > this.options.maxQueueBytes) {
-      this.drop({ ...payload, body: Buffer.alloc(0) })
+    if (payload.carries) {
+      this.lose(payload) // rebuilt with the latest counts on the next try
+    } else if (Date.now() >= deadline) {
+      this.lose(payload)
+    } else if (this.queue.length >= this.options.maxQueue || this.queuedBytes + payload.body.length > this.options.maxQueueBytes) {
+      // Newer data filled the queue meanwhile: the oldest goes.
+      this.lose(payload)
     } else {
+      // Back at the head, to keep the order.
       this.queue.unshift(payload)
       this.queuedBytes += payload.body.length
     }
@@ -230,8 +254,10 @@ export class Exporter {
     if (!this.draining) this.backoff.unref()
   }
 
+  /** Nothing queued, nothing in flight, and no drop count owed to the collector. */
   get idle(): boolean {
-    return this.queue.length === 0 && !this.inFlight
+    const owed = this.options.encodeDrops ? this.stats.unreported.payloads + this.stats.unreported.requests : 0
+    return this.queue.length === 0 && !this.inFlight && owed === 0
   }
 
   private settleWaiters(): void {

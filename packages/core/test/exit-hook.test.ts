@@ -12,7 +12,7 @@ async function served(extraEnv: Record<string, string>) {
   return run
 }
 
-test('a script with the agent started exits on its own, like one without', async () => {
+test('a script with the agent started exits on its own, like one without', async (t) => {
   const delays: Record<string, number> = {}
   for (const agentStart of ['0', '1']) {
     const run = await served({ AGENT_START: agentStart })
@@ -25,7 +25,7 @@ test('a script with the agent started exits on its own, like one without', async
     delays[agentStart] = exit.at - done
   }
   // A collector that refuses is the agent's worst case here; the bound is the shutdown budget.
-  test.diagnostic?.(`exit delay without agent ${delays['0']} ms, with ${delays['1']} ms`)
+  t.diagnostic(`exit delay without agent ${delays['0']} ms, with ${delays['1']} ms`)
   assert.ok(delays['1']! < 500 + 1000, `exit took ${delays['1']} ms after the app was done`)
 })
 

@@ -1,0 +1,157 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import net from 'node:net'
+import { Exporter, type ExporterOptions } from '../src/exporter.ts'
+import { Logger } from '../src/logger.ts'
+import { OtlpSink } from './helpers/otlp-sink.ts'
+import { selfSigned } from './helpers/tls.ts'
+
+const payload = (n: number, requests = 1) => ({ signal: 'metrics' as const, body: Buffer.from(JSON.stringify({ resourceMetrics: [], n })), requests })
+
+function exporter(endpoint: string, extra: Partial<ExporterOptions> = {}) {
+  const lines: string[] = []
+  const exp = new Exporter({ endpoint, key: 'secret-key', keyHeader: 'x-agent-key', connectTimeoutMs: 300, exportTimeoutMs: 1000, maxQueue: 100, maxQueueBytes: 1 << 20, compressMinBytes: 1 << 20, ...extra }, new Logger('info', (l) => lines.push(l)))
+  return { exp, lines }
+}
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1')
+  await new Promise((r) => server.once('listening', r))
+  const { port } = server.address() as net.AddressInfo
+  await new Promise((r) => server.close(r))
+  return port
+}
+
+test('delivers to a working collector, with the key header and gzip above the threshold', async () => {
+  const sink = await OtlpSink.start()
+  const { exp } = exporter(sink.url, { compressMinBytes: 10 })
+  exp.enqueue(payload(1))
+  assert.equal(await exp.drain(Date.now() + 5000), true)
+  assert.equal(sink.received.length, 1)
+  assert.equal(sink.received[0]!.headers['x-agent-key'], 'secret-key')
+  assert.equal(sink.received[0]!.headers['content-encoding'], 'gzip')
+  assert.equal(sink.received[0]!.body.n, 1)
+  await sink.close()
+})
+
+test('a collector that never answers: the drain gives up at its deadline and aborts the request', async () => {
+  const sink = await OtlpSink.start({ mode: 'blackhole' })
+  const { exp, lines } = exporter(sink.url, { exportTimeoutMs: 60_000 })
+  exp.enqueue(payload(1))
+  const started = Date.now()
+  assert.equal(await exp.drain(started + 300), false)
+  const took = Date.now() - started
+  assert.ok(took < 1000, `drain took ${took} ms`)
+  exp.destroy()
+  await sink.close()
+  assert.ok(lines.length <= 1)
+})
+
+test('total timeout: no request outlives exportTimeoutMs', async () => {
+  const sink = await OtlpSink.start({ mode: 'slow' })
+  sink.slowMs = 5000
+  const { exp, lines } = exporter(sink.url, { exportTimeoutMs: 200 })
+  exp.enqueue(payload(1))
+  const deadline = Date.now() + 3000
+  while (!lines.some((l) => l.includes('AGENT_EXPORT_FAILED')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  assert.match(lines.join(''), /no complete response within 200 ms/)
+  exp.destroy()
+  await sink.close()
+})
+
+test('a refused port: retried with backoff, logged once per streak, recovery logged', async () => {
+  const port = await closedPort()
+  const { exp, lines } = exporter(`http://127.0.0.1:${port}`)
+  for (let i = 0; i < 3; i++) exp.enqueue(payload(i))
+  const until = Date.now() + 1500
+  while (Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+  const failures = lines.filter((l) => l.includes('AGENT_EXPORT_FAILED'))
+  assert.equal(failures.length, 1, lines.join(''))
+  assert.match(failures[0]!, /ECONNREFUSED.*Nothing listens there/)
+  const sink = await OtlpSink.start({ port })
+  assert.equal(await exp.drain(Date.now() + 5000), true)
+  assert.deepEqual(sink.received.map((r) => r.body.n), [0, 1, 2], 'in order, none lost')
+  assert.match(lines.join(''), /works again/)
+  await sink.close()
+})
+
+test('429 with Retry-After is honoured, then delivered', async () => {
+  const sink = await OtlpSink.start({ mode: 'status' })
+  sink.status = 429
+  sink.retryAfter = '1'
+  const { exp } = exporter(sink.url)
+  exp.enqueue(payload(1))
+  await new Promise((r) => setTimeout(r, 150))
+  sink.mode = 'ok'
+  const sentAt = Date.now()
+  while (sink.received.length === 0 && Date.now() - sentAt < 5000) await new Promise((r) => setTimeout(r, 20))
+  assert.equal(sink.received.length, 1)
+  assert.ok(Date.now() - sentAt >= 700, 'waited for Retry-After (1 s from the 429)')
+  await sink.close()
+})
+
+test('500 and 503 are retried; 400 is dropped, counted and not retried', async () => {
+  const sink = await OtlpSink.start({ mode: 'status' })
+  sink.status = 503
+  const { exp, lines } = exporter(sink.url)
+  exp.enqueue(payload(1, 10))
+  await new Promise((r) => setTimeout(r, 100))
+  sink.mode = 'ok'
+  assert.equal(await exp.drain(Date.now() + 5000), true)
+  assert.equal(sink.received.length, 1)
+  sink.mode = 'status'
+  sink.status = 400
+  exp.enqueue(payload(2, 5))
+  exp.enqueue(payload(3, 5))
+  assert.equal(await exp.drain(Date.now() + 5000), true)
+  assert.equal(exp.stats.rejected, 2)
+  assert.deepEqual(exp.stats.dropped, { payloads: 2, requests: 10 })
+  assert.equal(lines.filter((l) => l.includes('AGENT_EXPORT_REJECTED')).length, 1)
+  await sink.close()
+})
+
+test('garbage answers are treated as a failure and retried, never crash', async () => {
+  const sink = await OtlpSink.start({ mode: 'garbage' })
+  const { exp, lines } = exporter(sink.url)
+  exp.enqueue(payload(1))
+  await new Promise((r) => setTimeout(r, 300))
+  assert.match(lines.join(''), /AGENT_EXPORT_FAILED/)
+  sink.mode = 'ok'
+  assert.equal(await exp.drain(Date.now() + 5000), true)
+  assert.equal(sink.received.length, 1)
+  await sink.close()
+})
+
+test('bounded queue: the oldest payloads are dropped and counted, the drops logged once', async () => {
+  const port = await closedPort()
+  const { exp, lines } = exporter(`http://127.0.0.1:${port}`, { maxQueue: 3 })
+  for (let i = 0; i < 10; i++) exp.enqueue(payload(i, 2))
+  assert.ok(exp.pendingCount <= 3)
+  assert.equal(exp.stats.dropped.payloads, 7)
+  assert.equal(exp.stats.dropped.requests, 14)
+  assert.equal(lines.filter((l) => l.includes('AGENT_QUEUE_DROPPED')).length, 1)
+  exp.destroy()
+})
+
+test('the byte bound holds too', () => {
+  const { exp } = exporter('http://127.0.0.1:9', { maxQueue: 1000, maxQueueBytes: 2048 })
+  for (let i = 0; i < 50; i++) exp.enqueue({ signal: 'logs', body: Buffer.alloc(500, 32), requests: 0 })
+  assert.ok(exp.stats.queuedBytes <= 2048)
+  exp.destroy()
+})
+
+test('https: a self-signed certificate is refused and reported; trusted with caFile', async () => {
+  const tls = selfSigned()
+  const sink = await OtlpSink.start({ tls })
+  const untrusted = exporter(sink.url)
+  untrusted.exp.enqueue(payload(1))
+  assert.equal(await untrusted.exp.drain(Date.now() + 700), false)
+  untrusted.exp.destroy()
+  assert.equal(sink.received.length, 0, 'never sent to an unverified server')
+  assert.match(untrusted.lines.join(''), /AGENT_TLS: .*SELF_SIGNED.*set "caFile"/)
+  const trusted = exporter(sink.url, { ca: Buffer.from(tls.cert) })
+  trusted.exp.enqueue(payload(2))
+  assert.equal(await trusted.exp.drain(Date.now() + 5000), true)
+  assert.equal(sink.received.length, 1)
+  await sink.close()
+})
