@@ -312,18 +312,22 @@ export class Agent {
     const isError = status >= 500 || record.error !== undefined
     this.aggregator.record(record.method, route, status, durationMs, isError, aborted)
     this.unflushedRequests++
+    const slow = durationMs >= this.config.slowRequestMs
+    if ((record.error === undefined || !this.errors) && !slow) return
+    const req = res.req as (typeof res.req & { params?: Record<string, unknown> }) | undefined
+    const params = record.params ?? req?.params
+    const url = this.redactor.url(record.url, params)
     if (record.error !== undefined && this.errors) {
-      const req = res.req
       this.errors.capture(record.error, record.method, route, {
-        url: this.redactor.url(record.url),
+        url,
         headers: req ? this.redactor.headers(req.headers) : {},
-        ...((req as { params?: Record<string, unknown> } | undefined)?.params ? { params: this.redactor.params((req as unknown as { params: Record<string, unknown> }).params) } : {}),
+        ...(params ? { params: this.redactor.params(params) } : {}),
       })
     }
-    if (durationMs >= this.config.slowRequestMs) {
+    if (slow) {
       const error = record.error
       this.slow.add({
-        traceId: '', spanId: '', method: record.method, route, url: this.redactor.url(pathOf(record.url)), status,
+        traceId: '', spanId: '', method: record.method, route, url: pathOf(url), status,
         startEpochMs: record.startEpochMs, durationMs, aborted, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
         ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
       })
@@ -343,17 +347,27 @@ export function getAgent(): Agent | undefined {
  * Creates the process's agent on first call (later calls return the same one)
  * and installs it. Never throws.
  */
-export function install(options: AgentOptions & { framework?: FrameworkInfo } = {}): Agent | undefined {
+export interface InstallOptions extends AgentOptions {
+  framework?: FrameworkInfo
+  /**
+   * Whether the framework is loaded now (an app was created), which counts as
+   * a server detected. A preload (`register`) knows only that it will be, so
+   * the agent stands by for the first request instead.
+   */
+  frameworkLoaded?: boolean
+}
+
+export function install(options: InstallOptions = {}): Agent | undefined {
   try {
     const state = globalState(COPY)
     if (state.copies.size > 1 && !state.extra.duplicateWarned && state.agent) {
       state.extra.duplicateWarned = true
       state.agent.logger.report('info', 'AGENT_DUPLICATE_COPY', state.owner, [...state.copies].find((c) => c !== state.owner) ?? COPY)
     }
-    const { framework, ...rest } = options
+    const { framework, frameworkLoaded = true, ...rest } = options
     const agent = (state.agent ??= new Agent(rest))
     if (framework && !agent.framework) agent.framework = framework
-    agent.install(framework?.name)
+    agent.install(framework && frameworkLoaded ? framework.name : undefined)
     return agent
   } catch (err) {
     try {

@@ -1,4 +1,4 @@
-export { Agent, install, getAgent, UNMATCHED_ROUTE, type AgentOptions, type AgentState, type FrameworkInfo } from './agent.js'
+export { Agent, install, getAgent, UNMATCHED_ROUTE, type AgentOptions, type InstallOptions, type AgentState, type FrameworkInfo } from './agent.js'
 export { loadConfig, CONFIG_SPEC, CONFIG_KEYS, envName, type AgentConfig } from './config.js'
 export { Aggregator, OVERFLOW_ROUTE, type IntervalSnapshot, type EndpointSnapshot } from './aggregator.js'
 export { LatencyHistogram, HISTOGRAM_SCALE, type HistogramData } from './histogram.js'

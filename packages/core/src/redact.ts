@@ -46,13 +46,35 @@ export class Redactor {
     return out
   }
 
-  /** A URL with sensitive query parameters' values replaced. */
-  url(url: string): string {
+  /**
+   * A URL with the values of sensitive query parameters replaced, and path
+   * segments holding a sensitive route parameter (`/reset/:token`) too.
+   */
+  url(url: string, params?: Record<string, unknown>): string {
+    if (params) url = this.pathParams(url, params)
     const q = url.indexOf('?')
     if (q === -1) return url
     const search = new URLSearchParams(url.slice(q + 1))
     for (const name of [...search.keys()]) if (this.isSensitive(name)) search.set(name, REDACTED)
     return `${url.slice(0, q)}?${search.toString()}`
+  }
+
+  private pathParams(url: string, params: Record<string, unknown>): string {
+    const secrets = new Set<string>()
+    for (const [name, value] of Object.entries(params)) {
+      if (typeof value === 'string' && value !== '' && this.isSensitive(name)) secrets.add(value)
+    }
+    if (secrets.size === 0) return url
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const redacted = path.split('/').map((seg) => {
+      let decoded = seg
+      try {
+        decoded = decodeURIComponent(seg)
+      } catch {}
+      return secrets.has(decoded) ? REDACTED : seg
+    }).join('/')
+    return q === -1 ? redacted : redacted + url.slice(q)
   }
 }
 

@@ -21,6 +21,8 @@ export class RequestRecord {
   /** Set by an integration that routes: its 404s share one endpoint. */
   routed = false
   error: unknown = undefined
+  /** Route parameters, where the framework keeps them off `req` (Fastify). */
+  params: Record<string, unknown> | undefined = undefined
   spans: SpanRecord[] | undefined = undefined
   droppedSpans = 0
   done = false
