@@ -1,0 +1,14 @@
+import { createRequire } from 'node:module'
+import { join } from 'node:path'
+import type { FrameworkInfo } from '@agent/core'
+
+/** The version of the framework the app itself resolves, or 'unknown'. */
+export function frameworkInfo(name: string): FrameworkInfo {
+  try {
+    const require = createRequire(join(process.cwd(), 'noop.js'))
+    const pkg = require(`${name}/package.json`) as { version?: string }
+    return { name, version: pkg.version ?? 'unknown' }
+  } catch {
+    return { name, version: 'unknown' }
+  }
+}

@@ -1,0 +1,2 @@
+export { agentPlugin, instrument } from './agent-plugin.js'
+export { agentPlugin as default } from './agent-plugin.js'

@@ -1,0 +1,23 @@
+// `node --import @agent/fastify/register app.mjs` (or --require): installs the
+// agent before the app loads and instruments every Fastify instance the app
+// creates, from Fastify's own 'fastify.initialization' channel.
+import dc from 'node:diagnostics_channel'
+import { install } from '@agent/core'
+import { instrument } from './agent-plugin.js'
+import { frameworkInfo } from './framework-info.js'
+
+const kRegistered = Symbol.for('@agent/fastify.register')
+const g = globalThis as Record<symbol, unknown>
+
+if (!g[kRegistered]) {
+  g[kRegistered] = true
+  install({ framework: frameworkInfo('fastify'), frameworkLoaded: false })
+  dc.subscribe('fastify.initialization', (message) => {
+    try {
+      // Synchronously, at creation: before the app adds its first route.
+      instrument((message as { fastify: unknown }).fastify)
+    } catch {
+      // never into the app
+    }
+  })
+}

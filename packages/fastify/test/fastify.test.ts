@@ -1,0 +1,33 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { assertOutcome, exercise } from '../../core/test/helpers/framework-suite.ts'
+import { get } from '../../core/test/helpers/load.ts'
+
+const here = fileURLToPath(new URL('.', import.meta.url))
+const fixture = (f: string) => join(here, 'fixtures', f)
+const cwd = join(here, '..')
+
+const extra = async (port: string) => {
+  assert.equal((await get(`http://127.0.0.1:${port}/plain`)).status, 200)
+}
+const run = (file: string, env: Record<string, string>, execArgv: string[] = []) => exercise({ file: fixture(file), cwd, env, execArgv, extra })
+
+for (const fastifyPkg of ['fastify', 'fastify4']) {
+  for (const file of ['app.mjs', 'app.cjs']) {
+    test(`${fastifyPkg}, ${file}, plugin: route templates with prefixes, 404s, errors, aborts, secrets`, async () => {
+      const o = await run(file, { FASTIFY: fastifyPkg, MODE: 'explicit' })
+      assertOutcome(o, 1)
+      assert.equal(o.endpoints['GET /plain']?.count, 1)
+    })
+  }
+  test(`${fastifyPkg}: --import register gives the same data, standing by until the first request`, async () => {
+    const o = await run('app.mjs', { FASTIFY: fastifyPkg, MODE: 'register', AGENT_LOG_LEVEL: 'info' }, ['--import', '@agent/fastify/register'])
+    assertOutcome(o, 1)
+    assert.equal(o.framework, 'fastify')
+  })
+  test(`${fastifyPkg}: --require register and the plugin at once count each request once`, async () => {
+    assertOutcome(await run('app.cjs', { FASTIFY: fastifyPkg, MODE: 'both' }, ['--require', '@agent/fastify/register']), 1)
+  })
+}
