@@ -309,7 +309,8 @@ export class Agent {
     const durationMs = performance.now() - record.start
     const status = res.statusCode
     const route = record.route ?? (status === 404 ? UNMATCHED_ROUTE : normalizePath(record.url))
-    const isError = status >= 500 || record.error !== undefined
+    // A thrown error the app turned into a 4xx is captured, but the request did not fail.
+    const isError = status >= 500
     this.aggregator.record(record.method, route, status, durationMs, isError, aborted)
     this.unflushedRequests++
     const slow = durationMs >= this.config.slowRequestMs
@@ -327,7 +328,7 @@ export class Agent {
     if (slow) {
       const error = record.error
       this.slow.add({
-        traceId: '', spanId: '', method: record.method, route, url: pathOf(url), status,
+        traceId: '', spanId: '', method: record.method, route, url: pathOf(url), status, ...(record.name ? { name: record.name } : {}),
         startEpochMs: record.startEpochMs, durationMs, aborted, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
         ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
       })

@@ -160,7 +160,7 @@ export function encodeTraces(resource: KeyValue[], traces: TraceRecord[]): strin
     if (t.aborted) rootAttrs.push(attr('agent.request.aborted', true))
     if (t.droppedSpans) rootAttrs.push(attr('agent.spans.dropped', t.droppedSpans))
     spans.push({
-      traceId, spanId: root, name: `${t.method} ${t.route}`, kind: SPAN_KIND_SERVER,
+      traceId, spanId: root, name: t.name ?? `${t.method} ${t.route}`, kind: SPAN_KIND_SERVER,
       startTimeUnixNano: nanos(t.startEpochMs), endTimeUnixNano: nanos(t.startEpochMs + t.durationMs),
       attributes: rootAttrs,
       status: t.error || t.status >= 500 ? { code: STATUS_ERROR, message: t.error ?? `HTTP ${t.status}` } : {},

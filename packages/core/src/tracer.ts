@@ -20,6 +20,8 @@ export class RequestRecord {
   route: string | undefined = undefined
   /** Set by an integration that routes: its 404s share one endpoint. */
   routed = false
+  /** The handler's name where the framework has one (Nest: `Controller.method`). */
+  name: string | undefined = undefined
   error: unknown = undefined
   /** Route parameters, where the framework keeps them off `req` (Fastify). */
   params: Record<string, unknown> | undefined = undefined
@@ -75,6 +77,8 @@ export function startSpan(name: string, attributes?: SpanRecord['attributes']): 
 export interface TraceRecord {
   traceId: string
   spanId: string
+  /** Root span name; `METHOD route` by default. */
+  name?: string
   method: string
   route: string
   url: string

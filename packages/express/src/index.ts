@@ -1,5 +1,4 @@
-import { install, getAgent, type AgentOptions } from '@agent/core'
-import { frameworkInfo } from './framework-info.js'
+import { install, getAgent, type AgentOptions, frameworkInfo } from '@agent/core'
 import { instrumentApp, type ExpressApp } from './instrument-express.js'
 
 export { instrumentApp }

@@ -2,8 +2,7 @@
 // installs the agent before the app loads and instruments every Express app
 // that serves a request, with no change to the app's code.
 import dc from 'node:diagnostics_channel'
-import { install, recordOf } from '@agent/core'
-import { frameworkInfo } from './framework-info.js'
+import { install, recordOf, frameworkInfo } from '@agent/core'
 import { instrumentApp, routeFromRequest, type ExpressApp } from './instrument-express.js'
 
 const kRegistered = Symbol.for('@agent/express.register')

@@ -1,8 +1,7 @@
-import { getAgent, install, recordOf, type AgentOptions } from '@agent/core'
+import { getAgent, install, recordOf, type AgentOptions, frameworkInfo } from '@agent/core'
 import fp from 'fastify-plugin'
 // Fastify is imported as types only: the app's own copy is instrumented.
 import type { FastifyInstance, FastifyPluginCallback, onRequestHookHandler, RouteOptions } from 'fastify'
-import { frameworkInfo } from './framework-info.js'
 
 const kInstrumented = Symbol.for('@agent/fastify.instance')
 

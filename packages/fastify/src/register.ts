@@ -2,9 +2,8 @@
 // agent before the app loads and instruments every Fastify instance the app
 // creates, from Fastify's own 'fastify.initialization' channel.
 import dc from 'node:diagnostics_channel'
-import { install } from '@agent/core'
+import { install, frameworkInfo } from '@agent/core'
 import { instrument } from './agent-plugin.js'
-import { frameworkInfo } from './framework-info.js'
 
 const kRegistered = Symbol.for('@agent/fastify.register')
 const g = globalThis as Record<symbol, unknown>

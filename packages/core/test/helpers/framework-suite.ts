@@ -38,6 +38,7 @@ export interface Outcome {
   errors: { type: string; message: string; route: string; raw: string }[]
   raw: string
   framework: unknown
+  spanNames: string[]
 }
 
 export interface ExerciseOptions {
@@ -87,7 +88,7 @@ export async function exercise({ file, cwd, env, execArgv = [], extra }: Exercis
   const starts = sink.logRecords().filter((r) => r.attributes['event.name'] === 'agent.process.start')
   const raw = sink.received.map((r) => r.raw.toString()).join('\n')
   await sink.close()
-  return { endpoints, errors, raw, framework: starts[0]?.resource['agent.framework.name'], stderr: run.stderr }
+  return { endpoints, errors, raw, framework: starts[0]?.resource['agent.framework.name'], spanNames: sink.spans().map((s) => s.name), stderr: run.stderr }
 }
 
 /** What every integration must report for the common requests; `extraRequests` made by `extra`. */

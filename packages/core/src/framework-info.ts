@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import type { FrameworkInfo } from '@agent/core'
+import type { FrameworkInfo } from './agent.js'
 
 /** The version of the framework the app itself resolves, or 'unknown'. */
 export function frameworkInfo(name: string): FrameworkInfo {

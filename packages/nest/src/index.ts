@@ -1,0 +1,2 @@
+export { AgentModule } from './agent-module.js'
+export { AgentInterceptor } from './agent-interceptor.js'
