@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import type { ServerResponse } from 'node:http'
 import { Aggregator } from './aggregator.js'
 import { loadConfig, type AgentConfig, type LoadedConfig } from './config.js'
@@ -17,6 +18,11 @@ import { Redactor } from './redact.js'
 import { RuntimeSampler } from './runtime-metrics.js'
 import { SlowTraceBuffer, type RequestRecord } from './tracer.js'
 import { performance } from 'node:perf_hooks'
+import type { Server } from 'node:http'
+import { ClusterHub } from './cluster-primary.js'
+import { WorkerLink } from './cluster-worker.js'
+import { ENV_INHERITED_OPTIONS, hasPreload, installForkHook, preloadPath, type ForkHookHandlers } from './fork-hook.js'
+import { ENV_PARENT_INSTANCE, ENV_ROLE } from './process-identity.js'
 
 export type AgentState = 'idle' | 'standby' | 'started' | 'stopped'
 
@@ -69,11 +75,19 @@ export class Agent {
   private resource: KeyValue[] | undefined
   /** Counted requests not yet handed to the exporter. */
   private unflushedRequests = 0
-  /** Replaces the default export of an interval (cluster workers hand theirs to the primary). */
-  intervalSink: ((agent: Agent, final: boolean) => boolean) | undefined
+  /** Options given in code, handed to children that get the agent by preload. */
+  private readonly codeOptions: Partial<AgentConfig>
+  /** Primary: the workers' intervals. */
+  private hub: ClusterHub | undefined
+  /** Cluster worker: the link to the primary's agent. */
+  private link: WorkerLink | undefined
+  private handOver: Promise<boolean> | undefined
+  /** Children forked by this process (child_process.fork), by pid. */
+  readonly children = new Set<number>()
 
   constructor(options: AgentOptions = {}) {
     const { creators, logWrite, ...configOptions } = options
+    this.codeOptions = configOptions
     const loaded = loadConfig({ options: configOptions })
     this.config = loaded.config
     this.sources = loaded.sources
@@ -104,7 +118,10 @@ export class Agent {
     }, this.logger)
     this.http = new HttpInstrumentation({
       ignored: (url) => this.ignored(url),
-      onStart: () => this.onFirstRequest(),
+      onStart: (_record, server) => {
+        if (this.state === 'standby') this.onFirstRequest()
+        if (this.link !== undefined && server !== undefined) this.link.watchServer(server)
+      },
       onFinish: (record, res, aborted) => this.finishRequest(record, res, aborted),
     })
   }
@@ -135,7 +152,8 @@ export class Agent {
    * logs (once) why it does neither. Returns the verdict.
    */
   install(frameworkDetected?: string): Verdict {
-    const verdict = checkPreconditions({ config: this.config, started: this.state === 'started', ...(frameworkDetected ? { frameworkDetected } : {}) })
+    const verdict = checkPreconditions({ config: this.config, started: this.state === 'started', role: this.identity.role, ...(frameworkDetected ? { frameworkDetected } : {}) })
+    if (verdict.start || verdict.standby) installForkHook(() => (this.state === 'started' || this.state === 'standby' ? this.forkHandlers : undefined))
     if (verdict.start) {
       this.start()
     } else if (verdict.standby) {
@@ -166,13 +184,22 @@ export class Agent {
   start(): boolean {
     if (this.state === 'started') return true
     try {
-      this.identity = newIdentity()
-      this.resource = undefined
       this.http.enable()
       this.runtime.start()
       this.spawn('flush', this.config.flushIntervalMs, () => this.flush())
       if (this.errors) this.spawn('error-service', ERROR_FLUSH_MS, () => this.flushErrors())
       processExitHook().install()
+      if (this.identity.role === 'worker' && !this.link) {
+        this.link = new WorkerLink({
+          instanceId: () => this.identity.instanceId,
+          takeInterval: () => {
+            const { interval, runtime, requests } = this.takeInterval()
+            return { instanceId: this.identity.instanceId, resource: this.resourceAttributes(), interval, runtime, requests }
+          },
+          onLinked: () => this.logger.debug('cluster primary runs an agent: intervals go to it'),
+        })
+        this.link.start()
+      }
       this.state = 'started'
       this.reportProcessStart()
       this.logger.info(`started for service "${this.config.name}" (${this.identity.role}${this.framework ? `, ${this.framework.name} ${this.framework.version}` : ''}): per-endpoint latency, throughput and errors every ${this.config.flushIntervalMs / 1000} s to ${this.config.endpoint}`)
@@ -195,6 +222,8 @@ export class Agent {
     this.timers = []
     this.http.disable()
     this.runtime.stop()
+    this.link?.stop()
+    this.link = undefined
     processExitHook().uninstall()
     if (this.state !== 'idle') this.state = 'stopped'
   }
@@ -207,8 +236,11 @@ export class Agent {
 
   private async deliver(deadline: number): Promise<boolean> {
     try {
+      // The primary waits for its workers' last intervals, keeping some budget to export them.
+      if (this.hub) await this.hub.collectFinal(deadline - Math.min(200, (deadline - Date.now()) / 3))
       this.flush(true)
       this.flushErrors()
+      if (this.handOver) await this.handOver
       const delivered = await this.exporter.drain(deadline)
       if (!delivered) this.logger.reportOnce('shutdown-timeout', 'warn', 'AGENT_SHUTDOWN_TIMEOUT', this.config.shutdownTimeoutMs, this.exporter.pendingCount)
       return delivered
@@ -230,7 +262,7 @@ export class Agent {
    */
   flushForExit(_reason: string): Promise<void> {
     if (this.exitFlush) return this.exitFlush
-    const somethingNew = this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0
+    const somethingNew = this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0 || (this.hub?.size ?? 0) > 0
     if (!somethingNew && (this.exitFlushed || this.exporter.idle)) return Promise.resolve()
     this.exitFlushed = true
     this.exitFlush = this.deliver(Date.now() + this.config.shutdownTimeoutMs).then(() => {
@@ -243,27 +275,73 @@ export class Agent {
     return (this.resource ??= resourceAttributes({ serviceName: this.config.name, identity: this.identity, ...(this.framework ? { framework: this.framework } : {}) }))
   }
 
-  /** Hands this interval to the exporter (or to the interval sink). */
+  /**
+   * Hands this interval on: a linked cluster worker to its primary, anyone
+   * else to the exporter, a primary together with its workers' intervals.
+   */
   flush(final = false): void {
-    if (this.intervalSink?.(this, final)) return
+    if (this.link?.usable) {
+      this.handOver = this.link.handOver(final)
+      const traces = this.slow.drain()
+      if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })
+      return
+    }
     const interval = this.aggregator.drain()
-    const requests = this.unflushedRequests
+    let requests = this.unflushedRequests
     this.unflushedRequests = 0
     const runtime = this.state === 'started' || final ? this.runtime.collect() : undefined
+    const workers = this.hub?.drain()
+    if (workers) requests += workers.requests
+    const lostIntervals = this.hub?.lostIntervals ?? 0
+    if (this.hub) this.hub.lostIntervals = 0
     this.exporter.enqueue({
       signal: 'metrics',
-      body: Buffer.from(encodeMetrics({ resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}) })),
+      body: Buffer.from(encodeMetrics({
+        resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}),
+        ...(workers ? { processes: workers.processes } : {}), ...(lostIntervals ? { lostIntervals } : {}),
+      })),
       requests,
     })
     const traces = this.slow.drain()
     if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })
   }
 
+  /** What the fork hook asks of this agent. */
+  private readonly forkHandlers: ForkHookHandlers = {
+    childEnv: (role) => ({
+      [ENV_PARENT_INSTANCE]: this.identity.instanceId,
+      [ENV_ROLE]: role,
+      [ENV_INHERITED_OPTIONS]: JSON.stringify(this.codeOptions),
+    }),
+    // A child gets the preload only where the parent did not get the agent by a flag.
+    preload: () => (hasPreload(process.execArgv, preloadPath()) ? undefined : preloadPath()),
+    onClusterFork: (worker) => {
+      this.becomePrimary()
+      this.hub?.register(worker)
+    },
+    onChildFork: (child) => {
+      if (child.pid === undefined) return
+      const pid = child.pid
+      this.children.add(pid)
+      child.once('exit', () => this.children.delete(pid))
+      this.logger.debug(`forked child pid ${pid}; it reports with role child and this process's instance id`)
+    },
+  }
+
+  /** The first cluster.fork makes this process the primary: it runs, to aggregate its workers. */
+  private becomePrimary(): void {
+    if (this.hub) return
+    this.hub = new ClusterHub(this.logger, this.config.maxEndpoints)
+    this.identity.role = 'primary'
+    this.resource = undefined
+    if (this.state === 'standby') this.start()
+  }
+
   /** Takes this interval's data without exporting it (for cluster hand-off). */
   takeInterval() {
     const requests = this.unflushedRequests
     this.unflushedRequests = 0
-    return { interval: this.aggregator.drain(), runtime: this.runtime.collect(), traces: this.slow.drain(), requests }
+    return { interval: this.aggregator.drain(), runtime: this.runtime.collect(), requests }
   }
 
   private flushErrors(): void {
@@ -336,12 +414,10 @@ export class Agent {
   }
 }
 
-/** Which copy of the package this is (the ESM and CJS builds are two). */
-const COPY = import.meta.url
 
 /** The process's agent, if one was created (by any copy of this package). */
 export function getAgent(): Agent | undefined {
-  return globalState(COPY).agent
+  return globalState().agent
 }
 
 /**
@@ -360,10 +436,13 @@ export interface InstallOptions extends AgentOptions {
 
 export function install(options: InstallOptions = {}): Agent | undefined {
   try {
-    const state = globalState(COPY)
+    const state = globalState()
     if (state.copies.size > 1 && !state.extra.duplicateWarned && state.agent) {
       state.extra.duplicateWarned = true
-      state.agent.logger.report('info', 'AGENT_DUPLICATE_COPY', state.owner, [...state.copies].find((c) => c !== state.owner) ?? COPY)
+      const other = [...state.copies].find((c) => c !== state.owner)!
+      // The ESM and CJS builds of one install are the dual-package case, not a second install.
+      const sameInstall = dirname(other) === dirname(state.owner)
+      state.agent.logger.report(sameInstall ? 'debug' : 'info', 'AGENT_DUPLICATE_COPY', state.owner, other)
     }
     const { framework, frameworkLoaded = true, ...rest } = options
     const agent = (state.agent ??= new Agent(rest))

@@ -19,7 +19,10 @@ export interface GlobalState {
   extra: Record<string, unknown>
 }
 
-export function globalState(copy = 'unknown'): GlobalState {
+/** This copy of the package: the bundle file it was loaded from. */
+const COPY = import.meta.url
+
+export function globalState(copy = COPY): GlobalState {
   const g = globalThis as unknown as Record<symbol, GlobalState | undefined>
   let state = g[KEY]
   if (state === undefined) {

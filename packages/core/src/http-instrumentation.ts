@@ -1,5 +1,5 @@
 import dc from 'node:diagnostics_channel'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { RequestRecord, requestContext } from './tracer.js'
 
 /** Where the request's record lives on req and res; shared by every copy of the agent. */
@@ -16,7 +16,7 @@ export function recordOf(reqOrRes: object): RequestRecord | undefined {
 export interface HttpInstrumentationHooks {
   /** Paths not measured at all (health checks). */
   ignored(path: string): boolean
-  onStart(record: RequestRecord): void
+  onStart(record: RequestRecord, server: Server | undefined): void
   onFinish(record: RequestRecord, res: ServerResponse, aborted: boolean): void
 }
 
@@ -29,7 +29,7 @@ export interface HttpInstrumentationHooks {
 export class HttpInstrumentation {
   private enabled = false
   private readonly onRequestStart = (message: unknown) => {
-    const { request, response } = message as { request: IncomingMessage & WithRecord; response: ServerResponse & WithRecord }
+    const { request, response, server } = message as { request: IncomingMessage & WithRecord; response: ServerResponse & WithRecord; server?: Server }
     if (request[kRecord] !== undefined) return
     const url = request.url ?? '/'
     if (this.hooks.ignored(url)) return
@@ -39,7 +39,7 @@ export class HttpInstrumentation {
     response.on('close', this.onResponseClose)
     // The store set here is the one the request handler runs in.
     requestContext.enterWith(record)
-    this.hooks.onStart(record)
+    this.hooks.onStart(record, server)
   }
   /** Shared by every response: `this` is the response, so nothing is allocated per request. */
   private readonly onResponseClose: (this: ServerResponse & WithRecord) => void

@@ -81,6 +81,8 @@ export interface MetricsInput {
   interval: IntervalSnapshot
   runtime?: RuntimeSnapshot
   drops?: DropCounts
+  /** Cluster workers that died without handing over their interval. */
+  lostIntervals?: number
   /** Extra per-process resources (cluster breakdown), each with its own interval. */
   processes?: { resource: KeyValue[]; interval: IntervalSnapshot; runtime?: RuntimeSnapshot }[]
 }
@@ -144,7 +146,12 @@ function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | und
 }
 
 export function encodeMetrics(input: MetricsInput): string {
-  const resourceMetrics = [{ resource: { attributes: input.resource }, scopeMetrics: [scopeMetrics(input.interval, input.runtime, input.drops)] }]
+  const own = scopeMetrics(input.interval, input.runtime, input.drops)
+  if (input.lostIntervals) {
+    const end = nanos(input.interval.endMs)
+    own.metrics.push(sum('agent.cluster.lost_intervals', '{interval}', nanos(input.interval.startMs), end, [{ attributes: [], value: input.lostIntervals }]))
+  }
+  const resourceMetrics = [{ resource: { attributes: input.resource }, scopeMetrics: [own] }]
   for (const p of input.processes ?? []) {
     resourceMetrics.push({ resource: { attributes: p.resource }, scopeMetrics: [scopeMetrics(p.interval, p.runtime, undefined)] })
   }

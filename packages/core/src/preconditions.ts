@@ -23,6 +23,7 @@ export interface PreconditionInput {
   started: boolean
   /** An integration saw its framework create an app. */
   frameworkDetected?: string
+  role?: string
   argv?: string[]
 }
 
@@ -45,6 +46,7 @@ export function checkPreconditions(input: PreconditionInput): Verdict {
   }
   if (input.started) return { start: false, standby: false, reason: 'already started' }
   if (config.forceStart) return { start: true, why: 'forceStart' }
+  if (input.role === 'worker' || input.role === 'child') return { start: true, why: `${input.role} of a monitored parent` }
   if (input.frameworkDetected) return { start: true, why: `${input.frameworkDetected} detected` }
   if (serverListening()) return { start: true, why: 'HTTP server detected' }
   return { start: false, standby: true, reason: 'no HTTP server detected yet' }

@@ -1,0 +1,114 @@
+import childProcess, { type ChildProcess } from 'node:child_process'
+import cluster, { type Worker } from 'node:cluster'
+import { syncBuiltinESMExports } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import { globalState } from './global-state.js'
+import { ENV_PARENT_INSTANCE, ENV_ROLE } from './process-identity.js'
+
+/** Code options of the parent, for a child that gets the agent by preload. */
+export const ENV_INHERITED_OPTIONS = 'AGENT_INHERITED_OPTIONS'
+
+const kWrapped = Symbol.for('@agent/core.fork-wrapped')
+
+export interface ForkHookHandlers {
+  /** Env the child gets, beside what the app passes (the app's own values win). */
+  childEnv(role: 'worker' | 'child'): Record<string, string>
+  /** The preload to add to the child's execArgv, if the parent did not get the agent by a flag. */
+  preload(): string | undefined
+  onClusterFork(worker: Worker): void
+  onChildFork(child: ChildProcess): void
+}
+
+/**
+ * The preload for children: src/preload.ts when running from source (tests
+ * under tsx), else the package's preload.cjs, which loads the CommonJS build
+ * so a CommonJS app shares one copy with it.
+ */
+export function preloadPath(): string {
+  const here = import.meta.url
+  const url = here.endsWith('.ts') ? new URL('./preload.ts', here) : new URL('../preload.cjs', here)
+  return url.protocol === 'file:' ? fileURLToPath(url) : url.href
+}
+
+export function hasPreload(execArgv: readonly string[], path: string): boolean {
+  return execArgv.some((a) => a.includes(path) || /@agent\/[a-z]+\/register|@agent\/core\/preload/.test(a))
+}
+
+/**
+ * Hooks cluster.fork and child_process.fork, once per process. Neither has a
+ * public before-fork point that can hand the child its env, so they are
+ * wrapped: idempotently, with the agent's part guarded so it never raises,
+ * and the original called with the app's arguments; a fork that fails fails
+ * exactly as it would without the agent. After a fork, the parent registers
+ * the child.
+ */
+export function installForkHook(handlers: () => ForkHookHandlers | undefined): void {
+  const state = globalState()
+  if (state.forkHookInstalled) return
+  state.forkHookInstalled = true
+
+  const clusterFork = cluster.fork as typeof cluster.fork & { [kWrapped]?: boolean }
+  if (typeof clusterFork === 'function' && !clusterFork[kWrapped]) {
+    const wrapped = function agentClusterFork(this: unknown, env?: NodeJS.ProcessEnv): Worker {
+      let agentEnv: Record<string, string> | undefined
+      try {
+        const h = handlers()
+        if (h) {
+          agentEnv = h.childEnv('worker')
+          const preload = h.preload()
+          const execArgv = cluster.settings.execArgv ?? process.execArgv
+          if (preload && !hasPreload(execArgv, preload)) cluster.setupPrimary({ execArgv: [...execArgv, '--import', preload] })
+        }
+      } catch {
+        agentEnv = undefined
+      }
+      // The agent's variables win: a stale one inherited from a grandparent must not.
+      const worker = clusterFork.call(this, agentEnv ? { ...env, ...agentEnv } : env)
+      try {
+        handlers()?.onClusterFork(worker)
+      } catch {}
+      return worker
+    } as typeof cluster.fork & { [kWrapped]?: boolean }
+    wrapped[kWrapped] = true
+    cluster.fork = wrapped
+  }
+
+  const cpFork = childProcess.fork as typeof childProcess.fork & { [kWrapped]?: boolean }
+  if (typeof cpFork === 'function' && !cpFork[kWrapped]) {
+    const wrapped = function agentFork(this: unknown, modulePath: string | URL, ...rest: unknown[]): ChildProcess {
+      let args = rest
+      try {
+        const h = handlers()
+        if (h) args = withAgent(rest, h)
+      } catch {
+        args = rest
+      }
+      const child = (cpFork as (...a: unknown[]) => ChildProcess).call(this, modulePath, ...args)
+      try {
+        handlers()?.onChildFork(child)
+      } catch {}
+      return child
+    } as unknown as typeof childProcess.fork & { [kWrapped]?: boolean }
+    wrapped[kWrapped] = true
+    childProcess.fork = wrapped
+    // ESM apps that imported { fork } see the wrapper too.
+    syncBuiltinESMExports()
+  }
+}
+
+/** fork(modulePath[, args][, options]): the same arguments with the agent's env and preload added. */
+function withAgent(rest: unknown[], h: ForkHookHandlers): unknown[] {
+  const args = [...rest]
+  const optionsIndex = Array.isArray(args[0]) || (args[0] == null && args.length > 1) ? 1 : 0
+  const given = args[optionsIndex]
+  if (given != null && typeof given !== 'object') return rest // not a shape fork accepts: Node reports it
+  const options = { ...(given as Record<string, unknown> | undefined) }
+  options.env = { ...((options.env as NodeJS.ProcessEnv | undefined) ?? process.env), ...h.childEnv('child') }
+  const preload = h.preload()
+  const execArgv = (options.execArgv as string[] | undefined) ?? process.execArgv
+  if (preload && !hasPreload(execArgv, preload)) options.execArgv = [...execArgv, '--import', preload]
+  args[optionsIndex] = options
+  return args
+}
+
+export { ENV_PARENT_INSTANCE, ENV_ROLE }
