@@ -320,7 +320,11 @@ export class Agent {
       this.hub?.register(worker)
     },
     onChildFork: (child) => {
-      if (child.pid === undefined) return
+      if (child.pid === undefined) {
+        // The app gets its own 'error' event; the agent only notes it (adding a listener would change the app's behaviour).
+        this.logger.reportOnce('fork-failed', 'warn', 'AGENT_RESOURCE_FAILED', 'a forked child process for the app', 'the system refused to create it, as at a pids ceiling (EAGAIN); the app gets the error itself')
+        return
+      }
       const pid = child.pid
       this.children.add(pid)
       child.once('exit', () => this.children.delete(pid))

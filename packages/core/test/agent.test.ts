@@ -149,3 +149,24 @@ test('install is idempotent and a listening server is detected', async () => {
   assert.equal(process.listenerCount('SIGTERM'), 0)
   server.close()
 })
+
+test("the agent does not start inside the app's worker threads unless instrumentWorkerThreads is set", async () => {
+  const { Worker } = await import('node:worker_threads')
+  const inThread = (instrument: boolean) => new Promise<{ state: string; role: string; lines: string }>((resolve, reject) => {
+    const code = `
+      const { parentPort } = require('node:worker_threads')
+      const lines = []
+      const agent = require('@agent/core').install({ name: 'n', key: 'k', forceStart: true, instrumentWorkerThreads: ${instrument}, logWrite: (l) => lines.push(l) })
+      parentPort.postMessage({ state: agent.state, role: agent.identity.role, lines: lines.join('') })
+      agent.stop()`
+    const worker = new Worker(code, { eval: true })
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })
+  const off = await inThread(false)
+  assert.equal(off.state, 'idle')
+  assert.match(off.lines, /inside a worker thread; set "instrumentWorkerThreads"/)
+  const on = await inThread(true)
+  assert.equal(on.state, 'started')
+  assert.equal(on.role, 'thread')
+})
