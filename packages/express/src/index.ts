@@ -38,3 +38,4 @@ export function instrument<T>(app: T, options?: AgentOptions): T {
   }
   return app
 }
+export { startSpan, currentRequest } from '@agent/core'

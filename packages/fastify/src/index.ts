@@ -1,2 +1,3 @@
 export { agentPlugin, instrument } from './agent-plugin.js'
 export { agentPlugin as default } from './agent-plugin.js'
+export { startSpan, currentRequest } from '@agent/core'

@@ -1,2 +1,3 @@
 export { AgentModule } from './agent-module.js'
 export { AgentInterceptor } from './agent-interceptor.js'
+export { startSpan, currentRequest } from '@agent/core'

@@ -1,0 +1,181 @@
+#!/usr/bin/env node
+// The main job: starts the collector and a demo server in cluster mode (2
+// workers), sends a short bounded load, prints what was sent next to what the
+// collector counted, and serves the dashboard until Ctrl-C.
+//   node apps/demo/run-demo.mjs [--demo express|fastify|nest] [--requests 1500] [--once]
+import { spawn } from 'node:child_process'
+import http from 'node:http'
+import net from 'node:net'
+import { rmSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const { values: args } = parseArgs({
+  options: {
+    demo: { type: 'string', default: 'express' },
+    requests: { type: 'string', default: '1500' },
+    workers: { type: 'string', default: '2' },
+    once: { type: 'boolean', default: false },
+  },
+})
+const demos = {
+  express: { cwd: 'apps/express-demo', argv: ['--import', '@agent/express/register', 'server.mjs'] },
+  fastify: { cwd: 'apps/fastify-demo', argv: ['server.mjs'] },
+  nest: { cwd: 'apps/nest-demo', argv: ['server.cjs'] },
+}
+const demo = demos[args.demo]
+if (!demo) throw new Error(`--demo must be one of ${Object.keys(demos).join(', ')}`)
+const total = Math.min(Math.max(Number(args.requests) || 1500, 1), 100_000)
+
+const children = []
+function start(name, argv, cwd, env) {
+  const child = spawn(process.execPath, argv, { cwd: join(root, cwd), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  let out = ''
+  child.stdout.setEncoding('utf8').on('data', (d) => (out += d))
+  child.stderr.setEncoding('utf8').on('data', (d) => process.stderr.write(d.replace(/^/gm, `  [${name}] `)))
+  return {
+    child,
+    ready: (pattern) => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name} did not start: ${out}`)), 30_000)
+      const check = () => pattern.test(out) && (clearTimeout(timer), resolve())
+      child.stdout.on('data', check)
+      child.once('exit', (code) => reject(new Error(`${name} exited with ${code}: ${out}`)))
+      check()
+    }),
+  }
+}
+
+async function freePort(preferred) {
+  const tryPort = (p) => new Promise((resolve) => {
+    const s = net.createServer().once('error', () => resolve(undefined)).listen(p, '127.0.0.1', () => {
+      const port = s.address().port
+      s.close(() => resolve(port))
+    })
+  })
+  return (await tryPort(preferred)) ?? (await tryPort(0))
+}
+
+function request(port, method, path, body) {
+  return new Promise((resolve) => {
+    const data = body ? JSON.stringify(body) : undefined
+    const req = http.request({ host: '127.0.0.1', port, method, path, agent: keepAlive, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode))
+    })
+    req.on('error', () => resolve(0))
+    req.setTimeout(10_000, () => req.destroy())
+    req.end(data)
+  })
+}
+const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 8 })
+
+/** The route mix: [endpoint as the collector names it, weight, method, path for request i, body]. GET /api/outbound calls GET /api/users/:id itself. */
+const mix = [
+  ['GET /api/users/:id', 40, 'GET', (i) => `/api/users/${i % 97}`],
+  ['GET /api/products/:id/reviews', 25, 'GET', (i) => `/api/products/${i % 31}/reviews`],
+  ['POST /api/orders', 15, 'POST', () => '/api/orders', (i) => ({ items: i % 10 === 0 ? [] : [{ sku: i }] })],
+  ['GET /api/slow', 3, 'GET', () => '/api/slow'],
+  ['GET /api/boom', 4, 'GET', () => '/api/boom'],
+  ...(args.demo === 'nest' ? [] : [['GET /api/outbound', 5, 'GET', () => '/api/outbound']]),
+  ['GET (unmatched)', 3, 'GET', (i) => `/no/such/page/${i}`],
+]
+const weights = mix.reduce((n, m) => n + m[1], 0)
+const pick = (i) => {
+  let r = (i * 7919) % weights
+  for (const m of mix) if ((r -= m[1]) < 0) return m
+  return mix[0]
+}
+
+function bar(done, width = 30) {
+  const filled = Math.round((done / total) * width)
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`
+}
+
+async function main() {
+  rmSync(join(root, '.data', 'demo.db'), { force: true })
+  const collectorPort = await freePort(4318)
+  const collector = start('collector', ['--import', 'tsx', 'src/cli.ts', '--port', String(collectorPort), '--db', join(root, '.data', 'demo.db')], 'apps/collector', {})
+  await collector.ready(/collector listening/)
+  const appPort = await freePort(3000)
+  const app = start(args.demo, demo.argv, demo.cwd, {
+    PORT: String(appPort), WORKERS: args.workers, AGENT_NAME: `${args.demo}-demo`, AGENT_KEY: 'demo-key',
+    AGENT_ENDPOINT: `http://127.0.0.1:${collectorPort}`, AGENT_FLUSH_INTERVAL_MS: '2000', AGENT_LOG_LEVEL: 'warn',
+  })
+  await app.ready(/listening/)
+  await new Promise((r) => setTimeout(r, 500)) // let both workers come up
+  process.stdout.write(`collector on http://127.0.0.1:${collectorPort}, ${args.demo}-demo with ${args.workers} workers on http://127.0.0.1:${appPort}\n`)
+
+  const sent = new Map()
+  const completed = new Map()
+  let next = 0
+  let done = 0
+  const tty = process.stdout.isTTY
+  const started = Date.now()
+  const worker = async () => {
+    while (next < total) {
+      const i = next++
+      const [endpoint, , method, path, body] = pick(i)
+      sent.set(endpoint, (sent.get(endpoint) ?? 0) + 1)
+      const status = await request(appPort, method, path(i), body?.(i))
+      if (status > 0) completed.set(endpoint, (completed.get(endpoint) ?? 0) + 1)
+      done++
+      if (tty) process.stdout.write(`\r  load ${bar(done)}`)
+      else if (done % Math.ceil(total / 5) === 0) process.stdout.write(`  load ${bar(done)}\n`)
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, worker))
+  if (tty) process.stdout.write('\n')
+  // Each outbound request makes one more request to GET /api/users/:id, server to server.
+  const outbound = completed.get('GET /api/outbound') ?? 0
+  const expected = new Map(completed)
+  if (outbound) expected.set('GET /api/users/:id', (expected.get('GET /api/users/:id') ?? 0) + outbound)
+  const completedTotal = [...completed.values()].reduce((a, b) => a + b, 0)
+  const expectedTotal = completedTotal + outbound
+  process.stdout.write(`  ${completedTotal} of ${total} requests completed in ${((Date.now() - started) / 1000).toFixed(1)} s; waiting for the agent's next report...\n`)
+
+  // The agent reports every 2 s: wait until the collector has every request, for 20 s at most.
+  let summary
+  const deadline = Date.now() + 20_000
+  do {
+    await new Promise((r) => setTimeout(r, 500))
+    summary = await fetch(`http://127.0.0.1:${collectorPort}/api/summary?service=${args.demo}-demo`).then((r) => r.json())
+  } while (summary.endpoints.reduce((n, e) => n + e.count, 0) < expectedTotal && Date.now() < deadline)
+
+  const counted = new Map(summary.endpoints.map((e) => [`${e.method} ${e.route}`, e]))
+  const rows = [['endpoint', 'sent', 'completed', 'served', 'collector', 'errors', 'p50 ms', 'p95 ms', 'p99 ms']]
+  for (const [endpoint] of mix) {
+    const e = counted.get(endpoint)
+    rows.push([endpoint, sent.get(endpoint) ?? 0, completed.get(endpoint) ?? 0, expected.get(endpoint) ?? 0, e?.count ?? 0, e?.errors ?? 0, e?.p50 ?? '-', e?.p95 ?? '-', e?.p99 ?? '-'].map(String))
+  }
+  const collectorTotal = summary.endpoints.reduce((n, e) => n + e.count, 0)
+  rows.push(['total', String(total), String(completedTotal), String(expectedTotal), String(collectorTotal), '', '', '', ''])
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)))
+  process.stdout.write('\n' + rows.map((r, i) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ') + (i === 0 ? '\n' + widths.map((w) => '-'.repeat(w)).join('  ') : '')).join('\n') + '\n\n')
+  const match = collectorTotal === expectedTotal && [...expected].every(([endpoint, n]) => counted.get(endpoint)?.count === n)
+  process.stdout.write(match
+    ? `every request served is in the collector, per endpoint (${collectorTotal}; "served" adds the outbound route's own calls to /api/users/:id).\n`
+    : `MISMATCH: the collector counted ${collectorTotal} of ${expectedTotal} requests served.\n`)
+  process.stdout.write(`\ndashboard: http://127.0.0.1:${collectorPort}/\n`)
+
+  const stop = async (code) => {
+    app.child.kill('SIGTERM')
+    await new Promise((r) => (app.child.exitCode !== null ? r() : app.child.once('exit', r)))
+    collector.child.kill('SIGTERM')
+    await new Promise((r) => (collector.child.exitCode !== null ? r() : collector.child.once('exit', r)))
+    keepAlive.destroy()
+    process.exit(code)
+  }
+  if (args.once) return stop(match ? 0 : 1)
+  process.stdout.write('serving until Ctrl-C\n')
+  process.once('SIGINT', () => stop(0))
+  process.once('SIGTERM', () => stop(0))
+}
+
+main().catch((err) => {
+  process.stderr.write(`demo failed: ${err.stack ?? err}\n`)
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  process.exit(1)
+})

@@ -1,0 +1,70 @@
+// A small shop API on Express 5. No agent code: run it with
+//   node --import @agent/express/register server.mjs      (WORKERS=2 for cluster mode)
+import cluster from 'node:cluster'
+import http from 'node:http'
+import express from 'express'
+import { startSpan } from '@agent/express'
+
+const workers = Number(process.env.WORKERS ?? 0)
+const port = Number(process.env.PORT ?? 3000)
+
+if (workers > 0 && cluster.isPrimary) {
+  let stopping = false
+  for (let i = 0; i < workers; i++) cluster.fork()
+  cluster.on('exit', () => stopping || cluster.fork())
+  // Graceful stop: workers finish their requests, hand their last numbers to the agent, and exit.
+  process.once('SIGTERM', () => {
+    stopping = true
+    for (const worker of Object.values(cluster.workers)) worker.disconnect()
+  })
+} else {
+  const app = express()
+  app.use(express.json())
+  const work = (ms) => new Promise((r) => setTimeout(r, ms))
+
+  app.get('/health', (_req, res) => res.send('ok'))
+  app.get('/api/users/:id', async (req, res) => {
+    await work(1 + Math.random() * 4)
+    res.json({ id: req.params.id, name: `user ${req.params.id}` })
+  })
+  app.get('/api/products/:id/reviews', async (req, res) => {
+    await work(2 + Math.random() * 8)
+    res.json({ product: req.params.id, reviews: [{ stars: 5 }, { stars: 3 }] })
+  })
+  app.post('/api/orders', (req, res) => {
+    if (!req.body?.items?.length) return res.status(400).json({ error: 'an order needs items' })
+    res.status(201).json({ id: Date.now(), items: req.body.items.length })
+  })
+  app.get('/api/slow', async (_req, res) => {
+    const query = startSpan('db.query', { 'db.system': 'sqlite' })
+    await work(250 + Math.random() * 300)
+    query.end()
+    const render = startSpan('render')
+    await work(20)
+    render.end()
+    res.json({ report: 'done' })
+  })
+  app.get('/api/boom', () => {
+    throw new Error('inventory service unavailable')
+  })
+  app.get('/api/outbound', async (_req, res) => {
+    const span = startSpan('GET upstream /api/users/:id')
+    const body = await new Promise((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port, path: '/api/users/42' }, (r) => {
+        let data = ''
+        r.on('data', (d) => (data += d))
+        r.on('end', () => resolve(data))
+      }).on('error', reject)
+    })
+    span.end()
+    res.json({ upstream: JSON.parse(body) })
+  })
+
+  // The app's own error handler: a JSON 500, the agent still sees the error.
+  app.use((err, _req, res, _next) => res.status(500).json({ error: err.message }))
+
+  const server = app.listen(port, '127.0.0.1', () => {
+    if (!cluster.isWorker || cluster.worker.id === 1) process.stdout.write(`express-demo listening on http://127.0.0.1:${port}\n`)
+  })
+  if (!cluster.isWorker) process.once('SIGTERM', () => server.close())
+}
