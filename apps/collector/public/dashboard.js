@@ -22,7 +22,7 @@ function lineChart(id, datasets, unit) {
     options: {
       maintainAspectRatio: false,
       parsing: false,
-      scales: { x: { type: 'linear', ticks: { callback: (v) => time(v), maxTicksLimit: 6 } }, y: { beginAtZero: true, title: { display: Boolean(unit), text: unit } } },
+      scales: { x: { type: 'linear', grace: '5%', ticks: { callback: (v) => time(v), maxTicksLimit: 6 } }, y: { beginAtZero: true, title: { display: Boolean(unit), text: unit } } },
       plugins: { legend: { labels: { boxWidth: 10, font: { size: 10 } } } },
     },
   }
@@ -57,7 +57,8 @@ async function refresh() {
     <td class="num">${e.p50}</td><td class="num">${e.p95}</td><td class="num">${e.p99}</td></tr>`).join('')
 
   const top = series.sort((a, b) => b.points.reduce((n, p) => n + p.count, 0) - a.points.reduce((n, p) => n + p.count, 0)).slice(0, 8)
-  const ds = (pick) => top.map((s, i) => ({ label: s.endpoint, data: s.points.map((p) => ({ x: p.t, y: pick(p) })), borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], pointRadius: 0, borderWidth: 2, tension: 0.2 }))
+  // Few points (a short run) are drawn as dots, so a single interval still shows.
+  const ds = (pick) => top.map((s, i) => ({ label: s.endpoint, data: s.points.map((p) => ({ x: p.t, y: pick(p) })), borderColor: palette[i % palette.length], backgroundColor: palette[i % palette.length], pointRadius: s.points.length < 30 ? 3 : 0, borderWidth: 2, tension: 0.2 }))
   lineChart('chart-throughput', ds((p) => p.count), 'requests')
   lineChart('chart-latency', ds((p) => p.p95), 'ms')
   lineChart('chart-errors', ds((p) => (p.count ? (100 * p.errors) / p.count : 0)), '%')

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { gunzipSync } from 'node:zlib'
 import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
 import { InvalidPayload, ingestLogs, ingestMetrics, ingestTraces } from './otlp-ingest.js'
 import { counters, endpointSummary, errorGroups, processes, services, slowTraces, timeseries } from './queries.js'
 import type { Store } from './store.js'
@@ -21,7 +22,8 @@ const publicDir = (f: string) => fileURLToPath(new URL(`../public/${f}`, import.
 const assets: Record<string, { file: () => string; type: string }> = {
   '/': { file: () => publicDir('index.html'), type: 'text/html; charset=utf-8' },
   '/dashboard.js': { file: () => publicDir('dashboard.js'), type: 'text/javascript; charset=utf-8' },
-  '/vendor/chart.js': { file: () => require.resolve('chart.js/dist/chart.umd.js'), type: 'text/javascript; charset=utf-8' },
+  // chart.js does not export its UMD build: find it beside the package's main file.
+  '/vendor/chart.js': { file: () => join(dirname(require.resolve('chart.js')), 'chart.umd.min.js'), type: 'text/javascript; charset=utf-8' },
 }
 
 function reply(res: http.ServerResponse, status: number, body: unknown): void {

@@ -13,3 +13,4 @@ export { detectRole, newIdentity, type ProcessIdentity, type ProcessRole } from 
 export { checkPreconditions, serverListening } from './preconditions.js'
 export { AGENT_VERSION } from './version.js'
 export { frameworkInfo } from './framework-info.js'
+export { encodeMetrics, encodeTraces, encodeLogs, resourceAttributes, type KeyValue } from './otlp-encoder.js'

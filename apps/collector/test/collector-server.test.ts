@@ -1,0 +1,78 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import type { AddressInfo } from 'node:net'
+import { Aggregator, encodeMetrics, resourceAttributes, newIdentity } from '@agent/core'
+import { createCollectorServer } from '../src/collector-server.ts'
+import { Store } from '../src/store.ts'
+
+async function collector(db: string, key?: string) {
+  const store = new Store(db)
+  const server = createCollectorServer({ store, ...(key ? { key } : {}), maxBodyBytes: 64 * 1024 })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return { url, close: () => new Promise<void>((r) => server.close(() => (store.close(), r()))) }
+}
+
+function metricsBody(requests: number): string {
+  const agg = new Aggregator(10)
+  for (let i = 0; i < requests; i++) agg.record('GET', '/users/:id', i % 5 ? 200 : 500, 1 + i, i % 5 === 0, false)
+  return encodeMetrics({ resource: resourceAttributes({ serviceName: 'shop', identity: newIdentity() }), interval: agg.drain() })
+}
+
+const post = (url: string, path: string, body: string | Buffer, headers: Record<string, string> = {}) =>
+  fetch(url + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
+
+test('stores what the agent sends and serves it back, percentiles from merged histograms', async () => {
+  const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'))
+  assert.equal((await post(c.url, '/v1/metrics', metricsBody(100))).status, 200)
+  assert.equal((await post(c.url, '/v1/metrics', gzipSync(metricsBody(50)), { 'content-encoding': 'gzip' })).status, 200)
+  const summary = await (await fetch(`${c.url}/api/summary?service=shop`)).json()
+  const e = summary.endpoints[0]
+  assert.equal(e.count, 150)
+  assert.equal(e.errors, 30)
+  assert.ok(Math.abs(e.p50 - 38) / 38 < 0.02, `p50 ${e.p50}`)
+  await c.close()
+})
+
+test('malformed and oversized payloads get a 400 with the reason, and nothing is stored', async () => {
+  const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'))
+  const cases: [string | Buffer, RegExp][] = [
+    ['{"resourceMetrics": [', /malformed JSON/],
+    ['{"resourceMetrics": {}}', /\$\.resourceMetrics: expected an array/],
+    ['{"resourceMetrics": [{"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "shop"}}]}, "scopeMetrics": [{"metrics": [{"name": "http.server.request.count", "sum": {"dataPoints": [{"timeUnixNano": "x"}]}}]}]}]}', /timeUnixNano: expected an integer/],
+    [Buffer.alloc(70 * 1024, 32), /payload too large/],
+    [gzipSync(Buffer.alloc(200 * 1024, 32)), /larger than 65536 bytes once decompressed/],
+  ]
+  for (const [body, reason] of cases) {
+    const res = await post(c.url, '/v1/metrics', body, Buffer.isBuffer(body) && body[0] === 0x1f ? { 'content-encoding': 'gzip' } : {})
+    assert.equal(res.status, 400)
+    assert.match((await res.json()).error, reason)
+  }
+  assert.deepEqual(await (await fetch(`${c.url}/api/services`)).json(), [])
+  await c.close()
+})
+
+test('with a key configured, a report without it gets a 401', async () => {
+  const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'), 'sekret')
+  const res = await post(c.url, '/v1/metrics', metricsBody(1))
+  assert.equal(res.status, 401)
+  assert.match((await res.json()).error, /x-agent-key/)
+  assert.equal((await post(c.url, '/v1/metrics', metricsBody(1), { 'x-agent-key': 'wrong' })).status, 401)
+  assert.equal((await post(c.url, '/v1/metrics', metricsBody(1), { 'x-agent-key': 'sekret' })).status, 200)
+  await c.close()
+})
+
+test('data survives a collector restart', async () => {
+  const db = join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db')
+  const first = await collector(db)
+  assert.equal((await post(first.url, '/v1/metrics', metricsBody(42))).status, 200)
+  await first.close()
+  const second = await collector(db)
+  const summary = await (await fetch(`${second.url}/api/summary?service=shop`)).json()
+  assert.equal(summary.endpoints[0].count, 42)
+  await second.close()
+})
