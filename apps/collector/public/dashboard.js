@@ -16,18 +16,23 @@ async function api(path) {
 }
 
 function lineChart(id, datasets, unit) {
+  const xs = datasets.flatMap((d) => d.data.map((p) => p.x))
+  // At least a minute wide, so one interval sits in the middle rather than on an edge.
+  const mid = (Math.min(...xs) + Math.max(...xs)) / 2
+  const half = Math.max((Math.max(...xs) - Math.min(...xs)) / 2 + 5000, 30_000)
   const config = {
     type: 'line',
     data: { datasets },
     options: {
       maintainAspectRatio: false,
       parsing: false,
-      scales: { x: { type: 'linear', grace: '5%', ticks: { callback: (v) => time(v), maxTicksLimit: 6 } }, y: { beginAtZero: true, title: { display: Boolean(unit), text: unit } } },
+      scales: { x: { type: 'linear', min: mid - half, max: mid + half, ticks: { callback: (v) => time(v), maxTicksLimit: 6 } }, y: { beginAtZero: true, title: { display: Boolean(unit), text: unit } } },
       plugins: { legend: { labels: { boxWidth: 10, font: { size: 10 } } } },
     },
   }
   if (charts[id]) {
     charts[id].data.datasets = datasets
+    Object.assign(charts[id].options.scales.x, { min: mid - half, max: mid + half })
     charts[id].update()
   } else {
     charts[id] = new Chart($(id), config)
