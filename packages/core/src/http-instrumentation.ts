@@ -1,6 +1,6 @@
 import dc from 'node:diagnostics_channel'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
-import { RequestRecord, requestContext } from './tracer.js'
+import { RequestRecord, contextState, requestContext } from './tracer.js'
 
 /** Where the request's record lives on req and res; shared by every copy of the agent. */
 export const kRecord = Symbol.for('@agent/core.request-record')
@@ -38,7 +38,7 @@ export class HttpInstrumentation {
     response[kRecord] = record
     response.on('close', this.onResponseClose)
     // The store set here is the one the request handler runs in.
-    requestContext.enterWith(record)
+    if (contextState.wanted) requestContext.enterWith(record)
     this.hooks.onStart(record, server)
   }
   /** Shared by every response: `this` is the response, so nothing is allocated per request. */

@@ -45,6 +45,13 @@ export class RequestRecord {
 /** The request context: which request the running code works for. */
 export const requestContext = new AsyncLocalStorage<RequestRecord>()
 
+/**
+ * Whether requests enter the context. On Node 20 AsyncLocalStorage runs on
+ * async hooks, which tax every promise of the app; so the context is entered
+ * only once the app has asked for a span (its first span is not recorded).
+ */
+export const contextState = { wanted: false }
+
 export function currentRequest(): RequestRecord | undefined {
   return requestContext.getStore()
 }
@@ -57,6 +64,7 @@ const noopSpan: ActiveSpan = { end() {} }
 
 /** Times a piece of work as a child span of the current request, if any. */
 export function startSpan(name: string, attributes?: SpanRecord['attributes']): ActiveSpan {
+  contextState.wanted = true
   const request = requestContext.getStore()
   if (request === undefined) return noopSpan
   const startedAt = performance.now()
