@@ -1,11 +1,4 @@
 import { defineConfig } from 'tsup'
+import { tsupBase } from '../../tsup.base.ts'
 
-export default defineConfig({
-  entry: ['src/index.ts', 'src/register.ts'],
-  format: ['esm', 'cjs'],
-  dts: true,
-  sourcemap: true,
-  clean: true,
-  shims: true,
-  target: 'node20',
-})
+export default defineConfig({ ...tsupBase, entry: ['src/index.ts', 'src/register.ts'] })

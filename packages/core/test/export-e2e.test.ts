@@ -2,18 +2,11 @@
 // beyond the shutdown budget, and a graceful exit delivers every request.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { OtlpSink } from './helpers/otlp-sink.ts'
+import { freePort as closedPort } from './helpers/ports.ts'
 import { runFixture, exitWithin, type Run } from './helpers/processes.ts'
 import { load } from './helpers/load.ts'
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => server.once('listening', r))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((r) => server.close(r))
-  return port
-}
 
 async function serve(endpoint: string, requests: number, env: Record<string, string> = {}): Promise<Run> {
   const run = runFixture('http-app.ts', { AGENT_NAME: 'export-e2e', AGENT_KEY: 'k', AGENT_ENDPOINT: endpoint, AGENT_LOG_LEVEL: 'warn', ...env })

@@ -1,9 +1,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import net from 'node:net'
 import { Exporter, type ExporterOptions } from '../src/exporter.ts'
 import { Logger } from '../src/logger.ts'
 import { OtlpSink } from './helpers/otlp-sink.ts'
+import { freePort as closedPort } from './helpers/ports.ts'
 import { selfSigned } from './helpers/tls.ts'
 
 const payload = (n: number, requests = 1) => ({ signal: 'metrics' as const, body: Buffer.from(JSON.stringify({ resourceMetrics: [], n })), requests })
@@ -14,13 +14,6 @@ function exporter(endpoint: string, extra: Partial<ExporterOptions> = {}) {
   return { exp, lines }
 }
 
-async function closedPort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => server.once('listening', r))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((r) => server.close(r))
-  return port
-}
 
 test('delivers to a working collector, with the key header and gzip above the threshold', async () => {
   const sink = await OtlpSink.start()

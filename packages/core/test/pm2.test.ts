@@ -9,19 +9,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { OtlpSink } from './helpers/otlp-sink.ts'
+import { freePort } from './helpers/ports.ts'
 import { FIXTURES } from './helpers/processes.ts'
 import { clusterLoad } from './helpers/cluster.ts'
 
 const run = promisify(execFile)
 const PM2 = join(FIXTURES, '..', '..', 'node_modules', '.bin', 'pm2')
 
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1')
-  await new Promise((r) => server.once('listening', r))
-  const { port } = server.address() as net.AddressInfo
-  await new Promise((r) => server.close(r))
-  return port
-}
 
 async function waitForPort(port: number, ms: number): Promise<void> {
   const end = Date.now() + ms
