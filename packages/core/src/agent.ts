@@ -101,6 +101,7 @@ export class Agent {
     this.redactor = new Redactor(this.config.sensitiveKeys, [this.config.keyHeader.toLowerCase()])
     this.ignoreExact = new Set(this.config.ignorePaths.filter((p) => !p.endsWith('*')))
     this.ignorePrefixes = this.config.ignorePaths.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1))
+    const ca = readCa(this.config.caFile, this.logger)
     this.exporter = new Exporter({
       endpoint: this.config.endpoint,
       key: this.config.key,
@@ -114,7 +115,7 @@ export class Agent {
         const now = Date.now()
         return Buffer.from(encodeMetrics({ resource: this.resourceAttributes(), interval: { startMs: now, endMs: now, endpoints: [] }, drops }))
       },
-      ...(this.readCa() ? { ca: this.readCa()! } : {}),
+      ...(ca ? { ca } : {}),
     }, this.logger)
     this.http = new HttpInstrumentation({
       ignored: (url) => this.ignored(url),
@@ -124,19 +125,6 @@ export class Agent {
       },
       onFinish: (record, res, aborted) => this.finishRequest(record, res, aborted),
     })
-  }
-
-  private caCache: Buffer | null | undefined
-  private readCa(): Buffer | undefined {
-    if (this.caCache !== undefined) return this.caCache ?? undefined
-    this.caCache = null
-    if (!this.config.caFile) return undefined
-    try {
-      this.caCache = readFileSync(this.config.caFile)
-    } catch (err) {
-      this.logger.report('error', 'AGENT_CONFIG_VALUE', 'caFile', JSON.stringify(this.config.caFile), 'the configuration', 'a readable PEM file', `unset (${describeError(err)})`)
-    }
-    return this.caCache ?? undefined
   }
 
   private ignored(url: string): boolean {
@@ -418,6 +406,17 @@ export class Agent {
   }
 }
 
+
+/** The CA for an https endpoint; a file that cannot be read is reported and left out. */
+function readCa(file: string, logger: Logger): Buffer | undefined {
+  if (!file) return undefined
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    logger.report('error', 'AGENT_CONFIG_VALUE', 'caFile', JSON.stringify(file), 'the configuration', 'a readable PEM file', `unused (${describeError(err)})`)
+    return undefined
+  }
+}
 
 /** The process's agent, if one was created (by any copy of this package). */
 export function getAgent(): Agent | undefined {

@@ -1,21 +1,23 @@
-import { install, type AgentOptions, frameworkInfo } from '@agent/core'
+import { frameworkInfo, install, type AgentOptions } from '@agent/core'
 import type { DynamicModule } from '@nestjs/common'
-import { AgentInterceptor } from './agent-interceptor.js'
+import { AgentGuard } from './agent-guard.js'
+import { hookNestExceptions } from './exceptions-hook.js'
 
-/** Nest's token for global interceptors (APP_INTERCEPTOR in @nestjs/core). */
-const APP_INTERCEPTOR = 'APP_INTERCEPTOR'
+/** Nest's token for global guards (APP_GUARD in @nestjs/core). */
+const APP_GUARD = 'APP_GUARD'
 
 /**
- * `imports: [AgentModule.forRoot()]` in the root module: installs the agent
- * and the global AgentInterceptor.
+ * `imports: [AgentModule.forRoot()]` in the root module: installs the agent,
+ * a global guard that names each request, and the exception hook.
  */
 export class AgentModule {
   static forRoot(options: AgentOptions = {}): DynamicModule {
     install({ ...options, framework: frameworkInfo('@nestjs/core') })
+    hookNestExceptions()
     return {
       module: AgentModule,
       global: true,
-      providers: [{ provide: APP_INTERCEPTOR, useClass: AgentInterceptor }],
+      providers: [{ provide: APP_GUARD, useClass: AgentGuard }],
     }
   }
 }

@@ -1,3 +1,3 @@
 export { AgentModule } from './agent-module.js'
-export { AgentInterceptor } from './agent-interceptor.js'
+export { AgentGuard } from './agent-guard.js'
 export { startSpan, currentRequest } from '@agent/core'
