@@ -3,7 +3,7 @@ import { joinRoute, routePathName } from './route-name.js'
 
 // Express is imported as types only: the app's own copy is instrumented.
 interface ExpressRouter {
-  stack?: { constructor: Function }[]
+  stack?: { constructor: Function; route?: object; handle?: unknown }[]
   handle: (req: unknown, res: unknown, out: (err?: unknown) => void) => unknown
 }
 export interface ExpressApp {
@@ -16,11 +16,10 @@ export interface ExpressApp {
 
 const kApp = Symbol.for('@agent/express.app')
 const kRouterDone = Symbol.for('@agent/express.router')
-const kRequestProto = Symbol.for('@agent/express.request-proto')
+const kRoute = Symbol.for('@agent/express.route')
 const kLayer = Symbol.for('@agent/express.layer')
-const kRouteValue = Symbol('@agent/express.route')
 
-type Req = { baseUrl?: string; params?: Record<string, unknown>; route?: { path?: unknown }; app?: ExpressApp; [kRouteValue]?: unknown }
+type Req = { baseUrl?: string; params?: Record<string, unknown>; route?: { path?: unknown }; app?: ExpressApp }
 
 function noteError(req: object, err: unknown): void {
   // 'route' and 'router' are Express routing signals, not errors.
@@ -29,35 +28,53 @@ function noteError(req: object, err: unknown): void {
 }
 
 /**
- * Express assigns `req.route` when a route matches, while `req.baseUrl` is
- * still the mount path of the router that owns it. An accessor on Express's
- * shared request prototype records the template at that moment: no wrapper
- * per request, nothing allocated but the name.
+ * A route's dispatch runs while `req.baseUrl` is still the mount path of the
+ * router that owns it: the moment to read the template. Route's prototype is
+ * shared by every router of one Express copy, so it is wrapped once; nothing is
+ * added to the request and nothing allocated but the name.
  */
-function instrumentRequestPrototype(app: ExpressApp): void {
-  const base = Object.getPrototypeOf(app.request) as Record<symbol, unknown> | null
-  if (!base || base[kRequestProto]) return
-  const existing = Object.getOwnPropertyDescriptor(base, 'route')
-  if (existing && (existing.get || existing.set || existing.configurable === false)) return
-  Object.defineProperty(base, kRequestProto, { value: true })
-  Object.defineProperty(base, 'route', {
-    configurable: true,
-    enumerable: true,
-    get(this: Req) {
-      return this[kRouteValue]
-    },
-    set(this: Req, route: { path?: unknown } | undefined) {
-      this[kRouteValue] = route
-      if (route === undefined || route === null) return
-      const record = recordOf(this)
-      if (record !== undefined) {
-        record.route = joinRoute(this.baseUrl ?? '', routePathName(route.path), normalizePath)
-        record.routed = true
-        // Express restores req.params on the way out; keep the route's own for redaction.
-        record.params = this.params
-      }
-    },
+function instrumentRoute(router: ExpressRouter): boolean {
+  const Route = findRoute(router, 0)?.constructor as { prototype: Record<string | symbol, unknown> } | undefined
+  if (!Route) return false
+  if (Route.prototype[kRoute]) return true
+  const dispatch = Route.prototype.dispatch as ((this: { path?: unknown }, req: Req, res: unknown, done: unknown) => unknown) | undefined
+  if (typeof dispatch !== 'function') return false
+  Object.defineProperty(Route.prototype, kRoute, { value: true })
+  const agentDispatch = (Route.prototype.dispatch = function agentDispatch(this: { path?: unknown }, req: Req, res: unknown, done: unknown) {
+    const record = recordOf(req)
+    if (record !== undefined) {
+      record.route = joinRoute(req.baseUrl ?? '', routePathName(this.path), normalizePath)
+      record.routed = true
+      // Express restores req.params on the way out; keep the route's own for redaction.
+      record.params = req.params
+    }
+    return dispatch.call(this, req, res, done)
   })
+  rebindRoutes(router, agentDispatch, `bound ${dispatch.name}`, 0)
+  return true
+}
+
+/** Express 4 binds each route's dispatch when the route is made: rebind the existing ones. */
+function rebindRoutes(router: ExpressRouter | undefined, dispatch: Function, boundName: string, depth: number): void {
+  if (!router?.stack || depth > 4) return
+  for (const layer of router.stack as { route?: object; handle?: ExpressRouter & Function }[]) {
+    if (layer.route && typeof layer.handle === 'function' && layer.handle.name === boundName) {
+      ;(layer as { handle: unknown }).handle = dispatch.bind(layer.route)
+    } else {
+      rebindRoutes(layer.handle, dispatch, boundName, depth + 1)
+    }
+  }
+}
+
+/** Any route of the app, looking into mounted routers (bounded depth). */
+function findRoute(router: ExpressRouter | undefined, depth: number): object | undefined {
+  if (!router?.stack || depth > 4) return undefined
+  for (const layer of router.stack as { route?: object; handle?: ExpressRouter }[]) {
+    if (layer.route) return layer.route
+    const nested = findRoute(layer.handle, depth + 1)
+    if (nested) return nested
+  }
+  return undefined
 }
 
 /** Errors that reach an error-handling middleware of the app: seen once, first. */
@@ -111,14 +128,13 @@ export function instrumentApp(app: ExpressApp | undefined): boolean {
   const a = app as ExpressApp & { [kApp]?: 'partial' | 'done' }
   if (a[kApp] === 'done') return true
   try {
-    instrumentRequestPrototype(app)
     const router = routerOf(app)
     if (router) {
       instrumentRouter(router)
       instrumentLayer(router)
     }
-    // Express 5's router has no layers until the app adds one: try again later.
-    a[kApp] = router?.stack?.length ? 'done' : 'partial'
+    // Until the app has a route there is no Route class to reach: try again later.
+    a[kApp] = router && instrumentRoute(router) ? 'done' : 'partial'
     return true
   } catch {
     return false
