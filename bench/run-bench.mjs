@@ -19,6 +19,7 @@ const { values: opt } = parseArgs({
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '10' },
     frameworks: { type: 'string', default: 'express,fastify,nest' },
+    modes: { type: 'string', default: 'none,agent,otel' },
     'no-cluster': { type: 'boolean', default: false },
   },
 })
@@ -29,7 +30,8 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) |
 const servers = { express: 'servers/express.mjs', fastify: 'servers/fastify.mjs', nest: 'servers/nest.cjs', 'express-cluster': 'servers/express-cluster.mjs' }
 const agentArgs = { express: ['--import', '@agent/express/register'], fastify: ['--import', '@agent/fastify/register'], nest: [], 'express-cluster': ['--import', '@agent/express/register'] }
 const configs = []
-for (const fw of opt.frameworks.split(',')) for (const mode of ['none', 'agent', 'otel']) configs.push({ fw, mode })
+// "core" is @agent/core alone (its preload), without the framework integration: it splits the cost.
+for (const fw of opt.frameworks.split(',')) for (const mode of opt.modes.split(',')) configs.push({ fw, mode })
 if (!opt['no-cluster']) for (const mode of ['none', 'agent']) configs.push({ fw: 'express-cluster', mode })
 
 /** The OTLP sink both agents export to: counts what each configuration sent. */
@@ -78,7 +80,7 @@ const load = (port, seconds) => new Promise((resolve, reject) => {
 
 async function measure({ fw, mode }) {
   const port = await freePort()
-  const argv = [...(mode === 'agent' ? agentArgs[fw] : mode === 'otel' ? ['--import', './otel-setup.mjs'] : []), servers[fw]]
+  const argv = [...(mode === 'agent' ? agentArgs[fw] : mode === 'otel' ? ['--import', './otel-setup.mjs'] : mode === 'core' ? ['--import', '@agent/core/preload'] : []), servers[fw]]
   const env = { ...process.env, PORT: String(port), BENCH_MODE: mode, BENCH_SINK: sinkUrl, AGENT_NAME: 'bench', AGENT_KEY: 'k', AGENT_ENDPOINT: sinkUrl, AGENT_FLUSH_INTERVAL_MS: '5000', AGENT_LOG_LEVEL: 'warn' }
   const started = performance.now()
   const server = spawn(process.execPath, argv, { cwd: here, env, stdio: ['ignore', 'pipe', 'inherit'] })
@@ -119,7 +121,7 @@ for (const c of configs) {
   rows.push({ ...c, ...m })
 }
 for (const r of rows) {
-  const base = rows.find((b) => b.fw === r.fw && b.mode === 'none')
+  const base = rows.find((b) => b.fw === r.fw && b.mode === 'none') ?? r
   r.rpsRatio = r.rps / base.rps
   // autocannon reports whole milliseconds: below 1 ms there is no ratio to take.
   r.p99Ratio = base.p99 >= 1 ? r.p99 / base.p99 : NaN

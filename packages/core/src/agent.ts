@@ -10,7 +10,7 @@ import { globalState } from './global-state.js'
 import { GuardedFactory, describeError, type ResourceCreators } from './guards.js'
 import { HttpInstrumentation, recordOf } from './http-instrumentation.js'
 import { Logger } from './logger.js'
-import { normalizePath, pathOf } from './endpoint-normalizer.js'
+import { PathNames, pathOf } from './endpoint-normalizer.js'
 import { encodeLogs, encodeMetrics, encodeTraces, errorLogs, resourceAttributes, type KeyValue, type LogInput } from './otlp-encoder.js'
 import { checkPreconditions, type Verdict } from './preconditions.js'
 import { newIdentity, type ProcessIdentity } from './process-identity.js'
@@ -64,6 +64,7 @@ export class Agent {
   private readonly runtime = new RuntimeSampler()
   private readonly slow: SlowTraceBuffer
   private readonly redactor: Redactor
+  private readonly pathNames = new PathNames()
   private readonly http: HttpInstrumentation
   private readonly ignoreExact: Set<string>
   private readonly ignorePrefixes: string[]
@@ -378,7 +379,7 @@ export class Agent {
   private finishRequest(record: RequestRecord, res: ServerResponse, aborted: boolean): void {
     const durationMs = performance.now() - record.start
     const status = res.statusCode
-    const route = record.route ?? (status === 404 ? UNMATCHED_ROUTE : normalizePath(record.url))
+    const route = record.route ?? (status === 404 ? UNMATCHED_ROUTE : this.pathNames.nameOf(record.url))
     // A thrown error the app turned into a 4xx is captured, but the request did not fail.
     const isError = status >= 500
     this.aggregator.record(record.method, route, status, durationMs, isError, aborted)

@@ -131,11 +131,6 @@ function show(spec: KeySpec<any>, value: unknown): string {
   }
 }
 
-export interface ConfigProblem {
-  level: 'warn'
-  report: (logger: Logger) => void
-}
-
 export interface LoadConfigInput {
   options?: Partial<Record<string, unknown>>
   env?: NodeJS.ProcessEnv

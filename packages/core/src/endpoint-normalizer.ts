@@ -21,3 +21,21 @@ export function pathOf(url: string): string {
   const q = url.indexOf('?')
   return q === -1 ? url : url.slice(0, q)
 }
+
+/** Remembers recent paths' names: a server sees the same few paths again and again. */
+export class PathNames {
+  private readonly names = new Map<string, string>()
+  constructor(private readonly max = 2000) {}
+
+  nameOf(url: string): string {
+    const path = pathOf(url)
+    let name = this.names.get(path)
+    if (name === undefined) {
+      name = normalizePath(path)
+      // Bounded: a crawler walking random URLs cannot grow it.
+      if (this.names.size >= this.max) this.names.clear()
+      this.names.set(path, name)
+    }
+    return name
+  }
+}

@@ -55,10 +55,6 @@ export class ExitHook {
     for (const s of SIGNALS) process.removeListener(s, this.onSignal)
   }
 
-  get isInstalled(): boolean {
-    return this.installed
-  }
-
   private reraise(signal: Signal): void {
     this.uninstall()
     process.kill(process.pid, signal)

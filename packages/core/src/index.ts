@@ -3,7 +3,7 @@ export { loadConfig, CONFIG_SPEC, CONFIG_KEYS, envName, type AgentConfig } from 
 export { Aggregator, OVERFLOW_ROUTE, type IntervalSnapshot, type EndpointSnapshot } from './aggregator.js'
 export { LatencyHistogram, HISTOGRAM_SCALE, type HistogramData } from './histogram.js'
 export { normalizePath } from './endpoint-normalizer.js'
-export { recordOf, kRecord } from './http-instrumentation.js'
+export { recordOf } from './http-instrumentation.js'
 export { requestContext, currentRequest, startSpan, RequestRecord, type ActiveSpan, type SpanRecord } from './tracer.js'
 export { Redactor, REDACTED } from './redact.js'
 export { GuardedFactory, defaultCreators, type ResourceCreators } from './guards.js'

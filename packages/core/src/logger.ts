@@ -60,8 +60,4 @@ export class Logger {
   forget(key: string): void {
     this.said.delete(key)
   }
-
-  hasSaid(key: string): boolean {
-    return this.said.has(key)
-  }
 }

@@ -18,8 +18,6 @@ export const MAX_SPANS = 64
 export class RequestRecord {
   readonly start = performance.now()
   route: string | undefined = undefined
-  /** Set by an integration that routes: its 404s share one endpoint. */
-  routed = false
   /** The handler's name where the framework has one (Nest: `Controller.method`). */
   name: string | undefined = undefined
   error: unknown = undefined

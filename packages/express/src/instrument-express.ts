@@ -44,7 +44,6 @@ function instrumentRoute(router: ExpressRouter): boolean {
     const record = recordOf(req)
     if (record !== undefined) {
       record.route = joinRoute(req.baseUrl ?? '', routePathName(this.path), normalizePath)
-      record.routed = true
       // Express restores req.params on the way out; keep the route's own for redaction.
       record.params = req.params
     }

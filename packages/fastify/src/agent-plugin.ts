@@ -19,7 +19,6 @@ function routeHook(url: string): onRequestHookHandler {
     const record = recordOf(request.raw)
     if (record !== undefined) {
       record.route = url
-      record.routed = true
       record.params = request.params as Record<string, unknown>
     }
     done()

@@ -24,7 +24,6 @@ export function nameRequest(context: ExecutionContext): void {
   const template = req.routeOptions?.url ?? (typeof req.route?.path === 'string' ? (req.baseUrl ? normalizePath(req.baseUrl) : '') + req.route.path : undefined)
   if (template !== undefined) {
     record.route = template
-    record.routed = true
     record.params = req.params
   }
 }
