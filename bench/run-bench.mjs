@@ -2,7 +2,7 @@
 // Agent overhead, measured side by side in one run: every configuration runs
 // once per round (interleaved) so machine noise spreads evenly; medians over
 // rounds, and every ratio against "no agent" of the same framework and run.
-//   pnpm bench [-- --rounds 3 --duration 5 --frameworks express,fastify,nest --no-cluster]
+//   npm run bench [-- --rounds 3 --duration 5 --frameworks express,fastify,nest --modes none,core,agent,otel --no-cluster]
 import { execFileSync, spawn } from 'node:child_process'
 import http from 'node:http'
 import net from 'node:net'
@@ -145,7 +145,7 @@ const table = [
 const machine = `${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Linux ${os.release()}, Node ${process.version}`
 const md = [
   `Run ${new Date().toISOString()} on ${machine}.`,
-  `Command: \`pnpm bench\` (${ROUNDS} interleaved rounds of ${DURATION} s per configuration after a 1 s warm-up, autocannon with ${opt.connections} connections from its own process; medians over rounds).`,
+  `Command: \`npm run bench\` (${ROUNDS} interleaved rounds of ${DURATION} s per configuration after a 1 s warm-up, autocannon with ${opt.connections} connections from its own process; medians over rounds).`,
   '',
   ...table,
   '',
