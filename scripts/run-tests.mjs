@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// Runs every package's tests through turbo, one package at a time (2-core CI),
+// Typechecks and runs every package's tests through turbo, one task at a time (2-core CI),
 // and ends with one summary line counting node:test results across packages.
 import { spawn } from 'node:child_process'
 
-const child = spawn('npx', ['turbo', 'run', 'test', '--concurrency=1', '--log-order=stream', ...process.argv.slice(2)], {
+const child = spawn('npx', ['turbo', 'run', 'typecheck', 'test', '--concurrency=1', '--log-order=stream', ...process.argv.slice(2)], {
   stdio: ['ignore', 'pipe', 'inherit'],
   env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' },
 })

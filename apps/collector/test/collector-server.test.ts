@@ -30,8 +30,8 @@ test('stores what the agent sends and serves it back, percentiles from merged hi
   const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'))
   assert.equal((await post(c.url, '/v1/metrics', metricsBody(100))).status, 200)
   assert.equal((await post(c.url, '/v1/metrics', gzipSync(metricsBody(50)), { 'content-encoding': 'gzip' })).status, 200)
-  const summary = await (await fetch(`${c.url}/api/summary?service=shop`)).json()
-  const e = summary.endpoints[0]
+  const summary = (await (await fetch(`${c.url}/api/summary?service=shop`)).json()) as { endpoints: { count: number; errors: number; p50: number }[] }
+  const e = summary.endpoints[0]!
   assert.equal(e.count, 150)
   assert.equal(e.errors, 30)
   assert.ok(Math.abs(e.p50 - 38) / 38 < 0.02, `p50 ${e.p50}`)
@@ -50,7 +50,7 @@ test('malformed and oversized payloads get a 400 with the reason, and nothing is
   for (const [body, reason] of cases) {
     const res = await post(c.url, '/v1/metrics', body, Buffer.isBuffer(body) && body[0] === 0x1f ? { 'content-encoding': 'gzip' } : {})
     assert.equal(res.status, 400)
-    assert.match((await res.json()).error, reason)
+    assert.match(((await res.json()) as { error: string }).error, reason)
   }
   assert.deepEqual(await (await fetch(`${c.url}/api/services`)).json(), [])
   await c.close()
@@ -60,7 +60,7 @@ test('with a key configured, a report without it gets a 401', async () => {
   const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'), 'sekret')
   const res = await post(c.url, '/v1/metrics', metricsBody(1))
   assert.equal(res.status, 401)
-  assert.match((await res.json()).error, /x-agent-key/)
+  assert.match(((await res.json()) as { error: string }).error, /x-agent-key/)
   assert.equal((await post(c.url, '/v1/metrics', metricsBody(1), { 'x-agent-key': 'wrong' })).status, 401)
   assert.equal((await post(c.url, '/v1/metrics', metricsBody(1), { 'x-agent-key': 'sekret' })).status, 200)
   await c.close()
@@ -72,7 +72,7 @@ test('data survives a collector restart', async () => {
   assert.equal((await post(first.url, '/v1/metrics', metricsBody(42))).status, 200)
   await first.close()
   const second = await collector(db)
-  const summary = await (await fetch(`${second.url}/api/summary?service=shop`)).json()
-  assert.equal(summary.endpoints[0].count, 42)
+  const summary = (await (await fetch(`${second.url}/api/summary?service=shop`)).json()) as { endpoints: { count: number }[] }
+  assert.equal(summary.endpoints[0]?.count, 42)
   await second.close()
 })

@@ -69,7 +69,7 @@ test('after a demo run, the dashboard shows the demo endpoints with the right co
       for (const [endpoint, count] of plan) assert.equal(rows[endpoint]?.count, count, `${endpoint} in ${JSON.stringify(rows)}`)
       assert.equal(rows['GET /api/boom']!.errors, 10)
       assert.equal(await page.textContent('#total-requests'), '105')
-      const labels = await page.evaluate(() => (window as any).Chart.getChart('chart-throughput').data.datasets.map((d: { label: string }) => d.label))
+      const labels = await page.evaluate(() => (globalThis as any).Chart.getChart('chart-throughput').data.datasets.map((d: { label: string }) => d.label))
       for (const [endpoint] of plan) assert.ok(labels.includes(endpoint), `throughput chart has ${endpoint}: ${labels}`)
       const roles = await page.$$eval('#processes tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-role')))
       assert.equal(roles.filter((r) => r === 'primary').length, 1)
