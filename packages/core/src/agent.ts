@@ -260,6 +260,29 @@ export class Agent {
     return this.exitFlush
   }
 
+  /**
+   * The 'exit' event, after `process.exit()` or the end of the loop: where no
+   * bounded flush has run for this exit and something is unsent, send it
+   * synchronously within shutdownTimeoutMs. Never throws.
+   */
+  flushAtExit(): void {
+    try {
+      // A bounded flush that ran to its end already decided this exit; one cut short by process.exit() did not.
+      if (this.exitFlushed && this.exitFlush === undefined) return
+      const somethingNew = this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0
+      if (!somethingNew && this.exporter.pendingCount === 0) return
+      this.exitFlushed = true
+      this.link = undefined // IPC cannot be waited for here: export directly
+      this.exporter.pause()
+      this.flush(true)
+      this.flushErrors()
+      const sent = this.exporter.sendSync(this.config.shutdownTimeoutMs)
+      if (!sent) this.logger.reportOnce('shutdown-timeout', 'warn', 'AGENT_SHUTDOWN_TIMEOUT', this.config.shutdownTimeoutMs, this.exporter.pendingCount)
+    } catch {
+      // exiting anyway
+    }
+  }
+
   resourceAttributes(): KeyValue[] {
     return (this.resource ??= resourceAttributes({ serviceName: this.config.name, identity: this.identity, ...(this.framework ? { framework: this.framework } : {}) }))
   }

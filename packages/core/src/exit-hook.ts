@@ -7,7 +7,8 @@ const SIGNALS: Signal[] = ['SIGTERM', 'SIGINT']
  * One exit hook per process, kept in the global state, so stopping and
  * starting the agent (or loading two copies of it) never stacks listeners.
  *
- * It flushes the agent on `beforeExit` and on SIGTERM/SIGINT without changing
+ * It flushes the agent on `beforeExit` and on SIGTERM/SIGINT (and, at
+ * `process.exit()`, what no flush has sent yet) without changing
  * what the app would do without it:
  * - a signal the app handles itself: the app's handler runs and decides; the
  *   agent only starts its bounded flush alongside;
@@ -20,6 +21,9 @@ export class ExitHook {
   private reraising = false
   private readonly onBeforeExit = () => {
     void this.flush('beforeExit')
+  }
+  private readonly onExit = () => {
+    this.flushSync()
   }
   private readonly onSignal = (signal: Signal) => {
     const appHandles = process.listeners(signal).some((l) => l !== this.onSignal)
@@ -39,12 +43,17 @@ export class ExitHook {
     )
   }
 
-  constructor(private readonly flush: (reason: string) => Promise<void>) {}
+  constructor(
+    private readonly flush: (reason: string) => Promise<void>,
+    /** For `process.exit()`, where nothing async runs any more. */
+    private readonly flushSync: () => void = () => {},
+  ) {}
 
   install(): void {
     if (this.installed) return
     this.installed = true
     process.on('beforeExit', this.onBeforeExit)
+    process.on('exit', this.onExit)
     for (const s of SIGNALS) process.on(s, this.onSignal)
   }
 
@@ -52,6 +61,7 @@ export class ExitHook {
     if (!this.installed) return
     this.installed = false
     process.removeListener('beforeExit', this.onBeforeExit)
+    process.removeListener('exit', this.onExit)
     for (const s of SIGNALS) process.removeListener(s, this.onSignal)
   }
 
@@ -65,9 +75,12 @@ export class ExitHook {
 export function processExitHook(): ExitHook {
   const state = globalState()
   if (!state.exitHook) {
-    state.exitHook = new ExitHook(async (reason) => {
-      await globalState().agent?.flushForExit(reason)
-    })
+    state.exitHook = new ExitHook(
+      async (reason) => {
+        await globalState().agent?.flushForExit(reason)
+      },
+      () => globalState().agent?.flushAtExit(),
+    )
   }
   return state.exitHook
 }

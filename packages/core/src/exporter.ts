@@ -1,9 +1,28 @@
+import { execFileSync } from 'node:child_process'
 import { gzip } from 'node:zlib'
 import { promisify } from 'node:util'
 import type { Logger } from './logger.js'
 import { send, SendError, type PendingSend, type SendResult } from './http-transport.js'
 
 const gzipAsync = promisify(gzip)
+
+/** The exit-time sender: POSTs every item, exits 0 when all got a 2xx. Plain Node, no imports of ours. */
+const SYNC_SENDER = `
+const { items, headers, timeoutMs, ca } = JSON.parse(require('fs').readFileSync(0, 'utf8'))
+setTimeout(() => process.exit(2), timeoutMs).unref()
+let left = items.length, failed = 0
+const done = (ok) => { if (!ok) failed++; if (--left === 0) process.exit(failed ? 1 : 0) }
+for (const item of items) {
+  const url = new URL(item.url)
+  const body = Buffer.from(item.body, 'base64')
+  const lib = url.protocol === 'https:' ? require('https') : require('http')
+  const req = lib.request(url, { method: 'POST', headers: { ...headers, 'content-length': body.length }, ...(ca ? { ca } : {}) }, (res) => {
+    res.resume()
+    res.on('end', () => done(res.statusCode >= 200 && res.statusCode < 300))
+  })
+  req.on('error', () => done(false))
+  req.end(body)
+}`
 
 export type Signal = 'metrics' | 'traces' | 'logs'
 
@@ -69,6 +88,8 @@ export class Exporter {
   private backoffAttempt = 0
   private draining = false
   private destroyed = false
+  /** Set at process exit: payloads stay queued for sendSync. */
+  private paused = false
   private failing = false
   private readonly waiters = new Set<() => void>()
   readonly stats: ExporterStats = { sentPayloads: 0, sentRequests: 0, dropped: { payloads: 0, requests: 0 }, unreported: { payloads: 0, requests: 0 }, rejected: 0, queued: 0, queuedBytes: 0 }
@@ -143,7 +164,7 @@ export class Exporter {
   }
 
   private pump(): void {
-    if (this.inFlight || this.backoff || this.destroyed) {
+    if (this.inFlight || this.backoff || this.destroyed || this.paused) {
       this.settleWaiters()
       return
     }
@@ -298,6 +319,41 @@ export class Exporter {
       ;(this.backoff as NodeJS.Timeout | undefined)?.unref()
     }
     return delivered
+  }
+
+  /**
+   * At `process.exit()` no async work runs: the queued payloads are sent by a
+   * short-lived child process the exit handler waits for, killed at
+   * `timeoutMs`. The payload in flight, if any, is left out: it may have
+   * arrived already, and a second copy would count twice.
+   */
+  /** From now on payloads stay in the queue (for sendSync at exit). */
+  pause(): void {
+    this.paused = true
+  }
+
+  sendSync(timeoutMs: number): boolean {
+    const items = this.queue.map((p) => ({ url: this.urls[p.signal].href, body: p.body.toString('base64') }))
+    if (items.length === 0 || timeoutMs <= 0) return items.length === 0
+    try {
+      execFileSync(process.execPath, ['-e', SYNC_SENDER], {
+        input: JSON.stringify({ items, headers: this.headers, timeoutMs, ca: this.options.ca?.toString() }),
+        timeout: timeoutMs,
+        stdio: ['pipe', 'ignore', 'ignore'],
+        env: {}, // no NODE_OPTIONS: the sender must not load the agent (or anything else)
+      })
+      for (const p of this.queue) this.onSentSync(p)
+      this.queue.length = 0
+      this.queuedBytes = 0
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  private onSentSync(payload: Payload): void {
+    this.stats.sentPayloads++
+    this.stats.sentRequests += payload.requests
   }
 
   get pendingCount(): number {

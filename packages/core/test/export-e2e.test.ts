@@ -50,11 +50,19 @@ for (const collector of ['blackholed', 'refused'] as const) {
   }
 }
 
-for (const how of ['natural', 'sigterm-no-handler', 'sigterm-app-handler'] as const) {
+const endings = {
+  natural: {},
+  'sigterm-no-handler': {},
+  'sigterm-app-handler': { APP_SIGTERM: 'close' },
+  'sigterm-app-handler-process-exit': { APP_SIGTERM: 'exit' },
+  'process-exit': { APP_EXIT: 'now' },
+} as const
+
+for (const [how, env] of Object.entries(endings)) {
   test(`a working collector gets all 500 of 500 requests on a graceful exit (${how})`, async () => {
     const sink = await OtlpSink.start()
-    const run = await serve(sink.url, 500, how === 'sigterm-app-handler' ? { APP_SIGTERM: 'close' } : {})
-    const { exit } = await endAndTime(run, how === 'natural' ? 'natural' : 'sigterm')
+    const run = await serve(sink.url, 500, env)
+    const { exit } = await endAndTime(run, how === 'natural' || how === 'process-exit' ? 'natural' : 'sigterm')
     assert.equal(sink.requests(), 500)
     if (how === 'sigterm-no-handler') assert.equal(exit.signal, 'SIGTERM')
     else assert.equal(exit.code, 0)
