@@ -5,6 +5,8 @@ import { createCollectorServer } from './collector-server.js'
 import { Store } from './store.js'
 
 const { values } = parseArgs({
+  // `pnpm start -- --port 1` passes the `--` through: it is not an argument.
+  args: process.argv.slice(2).filter((a) => a !== '--'),
   options: {
     port: { type: 'string', default: process.env.COLLECTOR_PORT ?? '4318' },
     host: { type: 'string', default: '127.0.0.1' },
