@@ -239,9 +239,9 @@ export class Agent {
     }
   }
 
-  /** Whether anything recorded or queued is still unsent. */
-  hasPendingData(): boolean {
-    return this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0 || !this.exporter.idle
+  /** Requests or errors recorded and not yet handed on. */
+  private recordedSinceFlush(): boolean {
+    return this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0
   }
 
   /**
@@ -251,7 +251,7 @@ export class Agent {
    */
   flushForExit(_reason: string): Promise<void> {
     if (this.exitFlush) return this.exitFlush
-    const somethingNew = this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0 || (this.hub?.size ?? 0) > 0
+    const somethingNew = this.recordedSinceFlush() || (this.hub?.size ?? 0) > 0
     if (!somethingNew && (this.exitFlushed || this.exporter.idle)) return Promise.resolve()
     this.exitFlushed = true
     this.exitFlush = this.deliver(Date.now() + this.config.shutdownTimeoutMs).then(() => {
@@ -269,8 +269,7 @@ export class Agent {
     try {
       // A bounded flush that ran to its end already decided this exit; one cut short by process.exit() did not.
       if (this.exitFlushed && this.exitFlush === undefined) return
-      const somethingNew = this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0
-      if (!somethingNew && this.exporter.pendingCount === 0) return
+      if (!this.recordedSinceFlush() && this.exporter.pendingCount === 0) return
       this.exitFlushed = true
       this.link = undefined // IPC cannot be waited for here: export directly
       this.exporter.pause()
@@ -292,12 +291,14 @@ export class Agent {
    * else to the exporter, a primary together with its workers' intervals.
    */
   flush(final = false): void {
-    if (this.link?.usable) {
-      this.handOver = this.link.handOver(final)
-      const traces = this.slow.drain()
-      if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })
-      return
-    }
+    if (this.link?.usable) this.handOver = this.link.handOver(final)
+    else this.exportInterval(final)
+    // Slow traces always go straight to the collector.
+    const traces = this.slow.drain()
+    if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })
+  }
+
+  private exportInterval(final: boolean): void {
     const interval = this.aggregator.drain()
     let requests = this.unflushedRequests
     this.unflushedRequests = 0
@@ -314,8 +315,6 @@ export class Agent {
       })),
       requests,
     })
-    const traces = this.slow.drain()
-    if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })
   }
 
   /** What the fork hook asks of this agent. */
