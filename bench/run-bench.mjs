@@ -2,7 +2,7 @@
 // Agent overhead, measured side by side in one run: every configuration runs
 // once per round (interleaved) so machine noise spreads evenly; medians over
 // rounds, and every ratio against "no agent" of the same framework and run.
-//   npm run bench [-- --rounds 3 --duration 5 --frameworks express,fastify,nest --modes none,core,agent,otel --no-cluster]
+//   npm run bench [-- --rounds 3 --duration 5 --frameworks express,fastify,nest --modes none,core,agent,otel,dd,elastic --no-cluster]
 import { execFileSync, spawn } from 'node:child_process'
 import http from 'node:http'
 import net from 'node:net'
@@ -19,7 +19,7 @@ const { values: opt } = parseArgs({
     duration: { type: 'string', default: '5' },
     connections: { type: 'string', default: '10' },
     frameworks: { type: 'string', default: 'express,fastify,nest' },
-    modes: { type: 'string', default: 'none,agent,otel' },
+    modes: { type: 'string', default: 'none,agent,otel,dd,elastic' },
     'no-cluster': { type: 'boolean', default: false },
   },
 })
@@ -29,17 +29,34 @@ const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) |
 
 const servers = { express: 'servers/express.mjs', fastify: 'servers/fastify.mjs', nest: 'servers/nest.cjs', 'express-cluster': 'servers/express-cluster.mjs' }
 const agentArgs = { express: ['--import', '@agent/express/register'], fastify: ['--import', '@agent/fastify/register'], nest: [], 'express-cluster': ['--import', '@agent/express/register'] }
+// How each configuration loads into the server: the way each project's docs say.
+const modeArgs = {
+  none: () => [],
+  core: () => ['--import', '@agent/core/preload'],
+  agent: (fw) => agentArgs[fw],
+  otel: () => ['--import', './otel-setup.mjs'],
+  dd: () => ['--require', './dd-setup.cjs'],
+  elastic: () => ['--require', './elastic-setup.cjs'],
+}
 const configs = []
 // "core" is @agent/core alone (its preload), without the framework integration: it splits the cost.
-for (const fw of opt.frameworks.split(',')) for (const mode of opt.modes.split(',')) configs.push({ fw, mode })
+for (const fw of opt.frameworks.split(',')) {
+  for (const mode of opt.modes.split(',')) {
+    if (!modeArgs[mode]) throw new Error(`unknown mode "${mode}": use one of ${Object.keys(modeArgs).join(', ')}`)
+    if (!servers[fw]) throw new Error(`unknown framework "${fw}": use one of express, fastify, nest`)
+    configs.push({ fw, mode })
+  }
+}
 if (!opt['no-cluster']) for (const mode of ['none', 'agent']) configs.push({ fw: 'express-cluster', mode })
 
-/** The OTLP sink both agents export to: counts what each configuration sent. */
+/** The sink every agent exports to: counts the payloads (requests with a body) each configuration sent. */
 const sink = { requests: 0, bytes: 0 }
 const sinkServer = http.createServer((req, res) => {
-  req.on('data', (c) => (sink.bytes += c.length))
+  let bytes = 0
+  req.on('data', (c) => (bytes += c.length))
   req.on('end', () => {
-    sink.requests++
+    sink.bytes += bytes
+    if (bytes > 0) sink.requests++
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
   })
 })
@@ -80,7 +97,7 @@ const load = (port, seconds) => new Promise((resolve, reject) => {
 
 async function measure({ fw, mode }) {
   const port = await freePort()
-  const argv = [...(mode === 'agent' ? agentArgs[fw] : mode === 'otel' ? ['--import', './otel-setup.mjs'] : mode === 'core' ? ['--import', '@agent/core/preload'] : []), servers[fw]]
+  const argv = [...modeArgs[mode](fw), servers[fw]]
   const env = { ...process.env, PORT: String(port), BENCH_MODE: mode, BENCH_SINK: sinkUrl, AGENT_NAME: 'bench', AGENT_KEY: 'k', AGENT_ENDPOINT: sinkUrl, AGENT_FLUSH_INTERVAL_MS: '5000', AGENT_LOG_LEVEL: 'warn' }
   const started = performance.now()
   const server = spawn(process.execPath, argv, { cwd: here, env, stdio: ['ignore', 'pipe', 'inherit'] })

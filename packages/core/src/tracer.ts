@@ -26,6 +26,8 @@ export class RequestRecord {
   spans: SpanRecord[] | undefined = undefined
   droppedSpans = 0
   done = false
+  /** The request, while it is in flight: how `recordOf` tells it from the socket's next one. */
+  req: object | undefined = undefined
   constructor(readonly method: string, readonly url: string) {}
 
   get startEpochMs(): number {

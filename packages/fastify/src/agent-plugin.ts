@@ -30,6 +30,15 @@ function routeHook(url: string): onRequestHookHandler {
  * registered from now on gets its template. Idempotent; never throws.
  */
 export function instrument<T>(app: T, options: AgentOptions = {}): T {
+  return instrumentInstance(app, options, true)
+}
+
+/**
+ * `routesBefore`: whether the app may have added routes before this call, which
+ * only an onResponse hook on every request can name. The register preload
+ * instruments each instance at its creation, before any route, and spares that.
+ */
+export function instrumentInstance<T>(app: T, options: AgentOptions, routesBefore: boolean): T {
   const instance = app as unknown as FastifyInstance & { [kInstrumented]?: boolean }
   if (instance[kInstrumented]) return app
   instance[kInstrumented] = true
@@ -44,7 +53,7 @@ export function instrument<T>(app: T, options: AgentOptions = {}): T {
       next()
     })
     // Routes the app added before the hooks existed: read their template once they answered.
-    instance.addHook('onResponse', function agentOnResponse(request, _reply, next) {
+    if (routesBefore) instance.addHook('onResponse', function agentOnResponse(request, _reply, next) {
       const record = recordOf(request.raw)
       if (record !== undefined && record.route === undefined) {
         const url = request.routeOptions?.url

@@ -3,7 +3,7 @@
 // creates, from Fastify's own 'fastify.initialization' channel.
 import dc from 'node:diagnostics_channel'
 import { install, frameworkInfo } from '@agent/core'
-import { instrument } from './agent-plugin.js'
+import { instrumentInstance } from './agent-plugin.js'
 
 const kRegistered = Symbol.for('@agent/fastify.register')
 const g = globalThis as Record<symbol, unknown>
@@ -14,7 +14,7 @@ if (!g[kRegistered]) {
   dc.subscribe('fastify.initialization', (message) => {
     try {
       // Synchronously, at creation: before the app adds its first route.
-      instrument((message as { fastify: unknown }).fastify)
+      instrumentInstance((message as { fastify: unknown }).fastify, {}, false)
     } catch {
       // never into the app
     }
