@@ -392,6 +392,24 @@ export class Agent {
     }])
   }
 
+  /**
+   * Integrations that can name a request only after it ran (its app was
+   * instrumented late, at that request's end): asked only when nothing named it.
+   */
+  readonly routeResolvers: Array<(req: object) => string | undefined> = []
+
+  private lateRoute(res: ServerResponse): string | undefined {
+    for (const resolve of this.routeResolvers) {
+      try {
+        const route = resolve(res.req)
+        if (route !== undefined) return route
+      } catch {
+        // a resolver never breaks the measurement
+      }
+    }
+    return undefined
+  }
+
   /** Marks the error of the request in flight; it is captured once, at its end, with its route. */
   noteError(req: object, error: unknown): void {
     const record = recordOf(req)
@@ -401,7 +419,7 @@ export class Agent {
   private finishRequest(record: RequestRecord, res: ServerResponse, aborted: boolean): void {
     const durationMs = performance.now() - record.start
     const status = res.statusCode
-    const route = record.route ?? (status === 404 ? UNMATCHED_ROUTE : this.pathNames.nameOf(record.url))
+    const route = record.route ?? this.lateRoute(res) ?? (status === 404 ? UNMATCHED_ROUTE : this.pathNames.nameOf(record.url))
     // A thrown error the app turned into a 4xx is captured, but the request did not fail.
     const isError = status >= 500
     this.aggregator.record(record.method, route, status, durationMs, isError, aborted)
@@ -458,6 +476,8 @@ export interface InstallOptions extends AgentOptions {
    * the agent stands by for the first request instead.
    */
   frameworkLoaded?: boolean
+  /** Names a request the integration could not name while it ran (see `Agent.routeResolvers`). */
+  routeResolver?: (req: object) => string | undefined
 }
 
 export function install(options: InstallOptions = {}): Agent | undefined {
@@ -470,9 +490,10 @@ export function install(options: InstallOptions = {}): Agent | undefined {
       const sameInstall = dirname(other) === dirname(state.owner)
       state.agent.logger.report(sameInstall ? 'debug' : 'info', 'AGENT_DUPLICATE_COPY', state.owner, other)
     }
-    const { framework, frameworkLoaded = true, ...rest } = options
+    const { framework, frameworkLoaded = true, routeResolver, ...rest } = options
     const agent = (state.agent ??= new Agent(rest))
     if (framework && !agent.framework) agent.framework = framework
+    if (routeResolver && !agent.routeResolvers.includes(routeResolver)) agent.routeResolvers.push(routeResolver)
     agent.install(framework && frameworkLoaded ? framework.name : undefined)
     return agent
   } catch (err) {

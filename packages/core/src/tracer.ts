@@ -14,6 +14,10 @@ export interface SpanRecord {
 /** Spans kept per request: a request that makes thousands of calls stays bounded. */
 export const MAX_SPANS = 64
 
+export interface RequestEnd {
+  end(record: RequestRecord, aborted: boolean): void
+}
+
 /** One request in flight. Allocated once per request; spans only when made. */
 export class RequestRecord {
   readonly start = performance.now()
@@ -26,8 +30,11 @@ export class RequestRecord {
   spans: SpanRecord[] | undefined = undefined
   droppedSpans = 0
   done = false
-  /** The request, while it is in flight: how `recordOf` tells it from the socket's next one. */
+  /** The request and response while in flight (how `recordOf` tells it from the connection's next one); cleared at its end. */
   req: object | undefined = undefined
+  res: object | undefined = undefined
+  /** What ends it: the instrumentation that measured it. */
+  owner: RequestEnd | undefined = undefined
   constructor(readonly method: string, readonly url: string) {}
 
   get startEpochMs(): number {

@@ -110,15 +110,27 @@ test('a request pipelined behind a slow one is measured on its own', async () =>
   }
 })
 
-test('a client that goes away mid-response is counted once, as aborted, even on a reused connection', async () => {
+test('a client that goes away mid-response is counted once, as aborted, on a reused connection and behind a pipelined one', async () => {
   const s = await measured((req, res) => {
-    if (req.url === '/first') res.end('first')
+    if (req.url === '/first' || req.url === '/slow') res.end(req.url)
     else res.write('partial') // never ends: the client hangs up
   })
   try {
-    await rawExchange(s.port, get('/first') + get('/hang'), /first[\s\S]*partial/)
-    for (let i = 0; i < 50 && s.finished.length < 2; i++) await new Promise((r) => setTimeout(r, 20))
-    assert.deepEqual(s.finished.map((f) => [f.url, f.aborted]), [['/first', false], ['/hang', true]])
+    // One after the other on one connection: the second is the connection's own request.
+    const socket = net.connect(s.port, '127.0.0.1')
+    socket.setEncoding('utf8')
+    let text = ''
+    socket.on('data', (d) => (text += d))
+    const until = async (re: RegExp) => { for (let i = 0; i < 250 && !re.test(text); i++) await new Promise((r) => setTimeout(r, 20)) }
+    socket.write(get('/first'))
+    await until(/\/first/)
+    socket.write(get('/hang'))
+    await until(/partial/)
+    socket.destroy()
+    // Pipelined behind an answered one: the second waits in the pipeline's map.
+    await rawExchange(s.port, get('/slow') + get('/hang-pipelined'), /\/slow[\s\S]*partial/)
+    for (let i = 0; i < 50 && s.finished.length < 4; i++) await new Promise((r) => setTimeout(r, 20))
+    assert.deepEqual(s.finished.map((f) => [f.url, f.aborted]), [['/first', false], ['/hang', true], ['/slow', false], ['/hang-pipelined', true]])
   } finally {
     await s.close()
   }
