@@ -2,7 +2,7 @@
 // Agent overhead, measured side by side in one run: every configuration runs
 // once per round (interleaved) so machine noise spreads evenly; medians over
 // rounds, and every ratio against "no agent" of the same framework and run.
-//   npm run bench [-- --rounds 3 --duration 5 --frameworks express,fastify,nest --modes none,core,agent,otel,dd,elastic --no-cluster]
+//   npm run bench [-- --rounds 3 --duration 5 --frameworks express,fastify,nest --modes none,core,agent,otel,dd,elastic --no-cluster --no-instructions]
 import { execFileSync, spawn } from 'node:child_process'
 import http from 'node:http'
 import net from 'node:net'
@@ -11,6 +11,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { countInstructions, instructionsTable, valgrindAvailable } from './instructions.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const { values: opt } = parseArgs({
@@ -21,6 +22,7 @@ const { values: opt } = parseArgs({
     frameworks: { type: 'string', default: 'express,fastify,nest' },
     modes: { type: 'string', default: 'none,agent,otel,dd,elastic' },
     'no-cluster': { type: 'boolean', default: false },
+    'no-instructions': { type: 'boolean', default: false },
   },
 })
 const ROUNDS = Number(opt.rounds)
@@ -153,6 +155,17 @@ for (const r of rows.filter((x) => x.mode === 'agent')) {
 }
 
 const micro = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--max-semi-space-size=256', join(here, 'micro.mjs')]).toString())
+// Instruction counts: immune to the machine's noise, where valgrind is installed.
+const low = 8000
+const high = 16000
+let instructions = null
+if (opt['no-instructions']) instructions = 'skipped (--no-instructions)'
+else if (!valgrindAvailable()) instructions = 'skipped: valgrind is not installed (Debian: apt-get install valgrind)'
+else {
+  const frameworks = opt.frameworks.split(',')
+  const env = { ...process.env, AGENT_NAME: 'bench', AGENT_KEY: 'k', AGENT_ENDPOINT: sinkUrl, AGENT_LOG_LEVEL: 'warn', AGENT_FLUSH_INTERVAL_MS: '5000', BENCH_SINK: sinkUrl }
+  instructions = await countInstructions({ frameworks, modes: ['none', 'agent'], low, high, env, log: (s) => process.stderr.write(s) })
+}
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-')
 const table = [
   '| framework | agent | req/s | ratio | p50 ms | p99 ms | p99 ratio | CPU us/req | CPU added us | RSS MB | RSS added | startup ms | startup added | vs OTel added CPU | exported |',
@@ -167,9 +180,11 @@ const md = [
   ...table,
   '',
   `Micro-benchmark of the per-request path (record + aggregate): ${micro.nsPerOp} ns/op, ${micro.bytesPerOp} bytes/op over ${micro.ops} ops.`,
+  '',
+  typeof instructions === 'string' ? `Instruction counts: ${instructions}.` : instructionsTable(instructions, low, high),
 ].join('\n')
 mkdirSync(join(here, 'results'), { recursive: true })
-writeFileSync(join(here, 'results', 'latest.json'), JSON.stringify({ machine, rounds: ROUNDS, duration: DURATION, rows, micro }, null, 2))
+writeFileSync(join(here, 'results', 'latest.json'), JSON.stringify({ machine, rounds: ROUNDS, duration: DURATION, rows, micro, instructions }, null, 2))
 writeFileSync(join(here, 'results', 'latest.md'), md + '\n')
 process.stdout.write('\n' + md + '\n')
 sinkServer.close()

@@ -10,7 +10,7 @@ import { globalState } from './global-state.js'
 import { GuardedFactory, describeError, type ResourceCreators } from './guards.js'
 import { HttpInstrumentation, recordOf } from './http-instrumentation.js'
 import { Logger } from './logger.js'
-import { PathNames, pathOf } from './endpoint-normalizer.js'
+import { PathNames, pathOf, paramsFromTemplate } from './endpoint-normalizer.js'
 import { encodeLogs, encodeMetrics, encodeTraces, errorLogs, resourceAttributes, type KeyValue, type LogInput } from './otlp-encoder.js'
 import { checkPreconditions, type Verdict } from './preconditions.js'
 import { newIdentity, type ProcessIdentity } from './process-identity.js'
@@ -427,7 +427,7 @@ export class Agent {
     const slow = durationMs >= this.config.slowRequestMs
     if ((record.error === undefined || !this.errors) && !slow) return
     const req = res.req as (typeof res.req & { params?: Record<string, unknown> }) | undefined
-    const params = record.params ?? req?.params
+    const params = record.params ?? paramsFromTemplate(route, record.url) ?? req?.params
     const url = this.redactor.url(record.url, params)
     if (record.error !== undefined && this.errors) {
       this.errors.capture(record.error, record.method, route, {

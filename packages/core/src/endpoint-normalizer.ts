@@ -39,3 +39,25 @@ export class PathNames {
     return name
   }
 }
+
+/**
+ * The parameters a route template (`/reset/:token`) names in a request path,
+ * read off the path at the request's end: the framework's own params object
+ * is gone by then, and reading it earlier costs every request. For redaction.
+ */
+export function paramsFromTemplate(template: string, url: string): Record<string, string> | undefined {
+  if (!template.includes(':')) return undefined
+  const names = template.split('/')
+  const values = pathOf(url).split('/')
+  let params: Record<string, string> | undefined
+  for (let i = 0; i < names.length && i < values.length; i++) {
+    const name = /^:(\w+)/.exec(names[i]!)?.[1]
+    if (name === undefined) continue
+    let value = values[i]!
+    try {
+      value = decodeURIComponent(value)
+    } catch {}
+    ;(params ??= {})[name] = value
+  }
+  return params
+}

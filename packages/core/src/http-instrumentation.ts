@@ -23,10 +23,23 @@ type SocketSlot = { [kActive]?: RequestRecord }
 const shared = globalThis as { [kPipelined]?: WeakMap<object, RequestRecord> }
 const pipelined = (shared[kPipelined] ??= new WeakMap<object, RequestRecord>())
 
+/**
+ * The request that started last: in the common case, the one a framework asks
+ * about, found by identity without reading from `req` (with Express every
+ * request object has a map of its own, so any read from it misses V8's caches).
+ */
+let latest: RequestRecord | undefined
+
 export function recordOf(req: object): RequestRecord | undefined {
-  const active = (req as { socket?: SocketSlot | null }).socket?.[kActive]
-  if (active !== undefined && active.req === req) return active
-  return pipelined.get(req)
+  const last = latest
+  if (last !== undefined && last.req === req) return last
+  try {
+    const active = (req as { socket?: SocketSlot | null }).socket?.[kActive]
+    if (active !== undefined && active.req === req) return active
+    return pipelined.get(req)
+  } catch {
+    return undefined // a request object of another kind, whose socket getter throws
+  }
 }
 
 /** A connection that closes while its request is unanswered: the client went away. */
@@ -37,8 +50,10 @@ function onConnectionClose(this: SocketSlot): void {
 
 /** The response's own 'close': for pipelined requests, and for those no route named by 'finish'. */
 function onResponseClose(this: ServerResponse): void {
-  const record = recordOf(this.req)
+  const req = this.req
+  const record = recordOf(req)
   if (record !== undefined && !record.done) record.owner?.end(record, !this.writableFinished)
+  pipelined.delete(req)
 }
 
 export interface HttpInstrumentationHooks {
@@ -58,7 +73,15 @@ export interface HttpInstrumentationHooks {
 export class HttpInstrumentation implements RequestEnd {
   private enabled = false
   private readonly onRequestStart = (message: unknown) => {
-    const { request, response, server } = message as { request: IncomingMessage; response: ServerResponse; server?: Server }
+    // Node rethrows a subscriber's error as uncaught: nothing here may throw.
+    try {
+      this.start(message as { request: IncomingMessage; response: ServerResponse; server?: Server })
+    } catch {
+      // this request goes unmeasured; the app's request is untouched
+    }
+  }
+
+  private start({ request, response, server }: { request: IncomingMessage; response: ServerResponse; server?: Server }): void {
     // Another copy of the agent in this process may have taken it already.
     if (recordOf(request) !== undefined) return
     const url = request.url ?? '/'
@@ -67,6 +90,7 @@ export class HttpInstrumentation implements RequestEnd {
     record.req = request
     record.res = response
     record.owner = this
+    latest = record
     const socket = request.socket as (Socket & SocketSlot) | null
     const active = socket?.[kActive]
     if (socket && (active === undefined || active.done)) {
@@ -82,11 +106,12 @@ export class HttpInstrumentation implements RequestEnd {
   }
 
   private readonly onResponseFinish = (message: unknown) => {
-    const { request, response } = message as { request: IncomingMessage; response: ServerResponse }
-    const record = recordOf(request)
-    if (record === undefined || record.done) return
+    // The socket from the message, not `request.socket`: by now Express has
+    // swapped the request's prototype, and reading from it would miss V8's caches.
+    const { request, response, socket } = message as { request: IncomingMessage; response: ServerResponse; socket?: SocketSlot | null }
+    const record = socket?.[kActive]
     // Pipelined requests end at their response's 'close', already listened to.
-    if ((request.socket as SocketSlot | null)?.[kActive] !== record) return
+    if (record === undefined || record.req !== request || record.done) return
     // This channel runs before the response's own 'finish' listeners, where some
     // integrations name late (Fastify's onResponse): unnamed ones end at 'close'.
     if (record.route === undefined) response.on('close', onResponseClose)
@@ -96,14 +121,15 @@ export class HttpInstrumentation implements RequestEnd {
   constructor(private readonly hooks: HttpInstrumentationHooks) {}
 
   end(record: RequestRecord, aborted: boolean): void {
-    const req = record.req!
-    const res = record.res as ServerResponse
-    // A request that ends after the agent stopped is not counted.
-    if (this.enabled) this.hooks.onFinish(record, res, aborted)
+    try {
+      // A request that ends after the agent stopped is not counted.
+      if (this.enabled) this.hooks.onFinish(record, record.res as ServerResponse, aborted)
+    } catch {
+      // a measurement lost, never the app's response
+    }
     record.done = true
     // The connection keeps the record until its next request, but not the request with it.
     record.req = record.res = undefined
-    if ((req as { socket?: SocketSlot | null }).socket?.[kActive] !== record) pipelined.delete(req)
   }
 
   enable(): void {

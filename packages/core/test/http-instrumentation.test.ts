@@ -135,3 +135,30 @@ test('a client that goes away mid-response is counted once, as aborted, on a reu
     await s.close()
   }
 })
+
+test('an agent failure inside the request path never reaches the app', async () => {
+  const uncaught: unknown[] = []
+  const onUncaught = (err: unknown) => uncaught.push(err)
+  process.on('uncaughtException', onUncaught)
+  const instrumentation = new HttpInstrumentation({
+    ignored: () => false,
+    onStart: () => { throw new Error('agent bug at start') },
+    onFinish: () => { throw new Error('agent bug at finish') },
+  })
+  instrumentation.enable()
+  const server = http.createServer((_req, res) => res.end('ok'))
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const port = (server.address() as net.AddressInfo).port
+  try {
+    const text = await rawExchange(port, get('/a') + get('/b') + get('/c'), /(ok[\s\S]*){3}/)
+    assert.equal(text.match(/200 OK/g)?.length, 3)
+    await new Promise((r) => setTimeout(r, 50))
+    assert.deepEqual(uncaught, [])
+  } finally {
+    process.off('uncaughtException', onUncaught)
+    instrumentation.disable()
+    server.closeAllConnections()
+    server.close()
+  }
+})

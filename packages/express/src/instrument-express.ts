@@ -42,11 +42,8 @@ function instrumentRoute(router: ExpressRouter): boolean {
   Object.defineProperty(Route.prototype, kRoute, { value: true })
   const agentDispatch = (Route.prototype.dispatch = function agentDispatch(this: { path?: unknown }, req: Req, res: unknown, done: unknown) {
     const record = recordOf(req)
-    if (record !== undefined) {
-      record.route = joinRoute(req.baseUrl ?? '', routePathName(this.path), normalizePath)
-      // Express restores req.params on the way out; keep the route's own for redaction.
-      record.params = req.params
-    }
+    // Only the template: req.params is read off the URL and the template at the end, if ever needed.
+    if (record !== undefined) record.route = joinRoute(req.baseUrl ?? '', routePathName(this.path), normalizePath)
     return dispatch.call(this, req, res, done)
   })
   rebindRoutes(router, agentDispatch, `bound ${dispatch.name}`, 0)
