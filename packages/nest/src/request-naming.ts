@@ -1,11 +1,12 @@
 import { normalizePath, recordOf } from '@agent/core'
+import { instrumentApp } from '@agent/express'
 import type { ExecutionContext } from '@nestjs/common'
 
 export interface HttpRequest {
   raw?: object
+  app?: unknown
   route?: { path?: unknown }
   baseUrl?: string
-  params?: Record<string, unknown>
   routeOptions?: { url?: string }
 }
 
@@ -14,16 +15,39 @@ export function rawRequest(req: HttpRequest): object {
   return req.raw ?? req
 }
 
-/** Names the request `Controller.method` and gives it its route template. */
+/** `Controller.method`, made once per handler rather than per request. */
+const handlerNames = new WeakMap<Function, { controller: Function; name: string }>()
+
+function handlerName(context: ExecutionContext): string {
+  const handler = context.getHandler()
+  const controller = context.getClass()
+  const cached = handlerNames.get(handler)
+  if (cached !== undefined && cached.controller === controller) return cached.name
+  const name = `${controller.name}.${handler.name}`
+  handlerNames.set(handler, { controller, name })
+  return name
+}
+
+/**
+ * Names the request `Controller.method` and gives it its route template.
+ * On platform-express the request is Express's own, whose every read misses
+ * V8's caches (Express gives each request a map of its own): the record is
+ * found by identity, and the Express app is instrumented on its first request
+ * so that the template comes from Express's routing from then on.
+ */
 export function nameRequest(context: ExecutionContext): void {
   if (context.getType() !== 'http') return
   const req = context.switchToHttp().getRequest<HttpRequest>()
-  const record = recordOf(rawRequest(req))
-  if (record === undefined) return
-  record.name = `${context.getClass().name}.${context.getHandler().name}`
-  const template = req.routeOptions?.url ?? (typeof req.route?.path === 'string' ? (req.baseUrl ? normalizePath(req.baseUrl) : '') + req.route.path : undefined)
-  if (template !== undefined) {
-    record.route = template
-    record.params = req.params
+  let record = recordOf(req)
+  const onExpress = record !== undefined
+  if (record === undefined) {
+    const raw = req.raw
+    if (raw !== undefined) record = recordOf(raw)
   }
+  if (record === undefined) return
+  record.name = handlerName(context)
+  if (record.route !== undefined) return
+  if (onExpress) instrumentApp(req.app as Parameters<typeof instrumentApp>[0])
+  const template = req.routeOptions?.url ?? (typeof req.route?.path === 'string' ? (req.baseUrl ? normalizePath(req.baseUrl) : '') + req.route.path : undefined)
+  if (template !== undefined) record.route = template
 }
