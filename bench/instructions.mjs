@@ -9,17 +9,14 @@
 //   node instructions.mjs [--frameworks express,fastify,nest --modes none,agent --low 8000 --high 16000]
 import { execFileSync, spawn } from 'node:child_process'
 import http from 'node:http'
-import net from 'node:net'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { agentEnv, freePort, modeArgs, servers, startSink } from './configurations.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const servers = { express: 'servers/express.mjs', fastify: 'servers/fastify.mjs', nest: 'servers/nest.cjs' }
-const agentArgs = { express: ['--import', '@agent/express/register'], fastify: ['--import', '@agent/fastify/register'], nest: [] }
-const modeArgs = { none: () => [], agent: (fw) => agentArgs[fw], core: () => ['--import', '@agent/core/preload'], otel: () => ['--import', './otel-setup.mjs'] }
 /** Functions of V8's compilers and parser: one-off work, not the per-request path. */
 const COMPILE = /v8::internal::(compiler|maglev|interpreter|baseline|Parser|Scanner|AstValueFactory|Zone)|Pipeline|GraphReducer|RegisterAllocat/
 
@@ -33,8 +30,6 @@ export function valgrindAvailable() {
     return false
   }
 }
-
-const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) }) })
 
 /** Sequential keep-alive requests from 4 connections, exactly `count` of them. */
 async function drive(port, count) {
@@ -138,11 +133,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   }
   const low = Number(opt.low)
   const high = Number(opt.high)
-  // A sink that accepts what the agent sends, so no export failure is retried inside the window.
-  const sink = http.createServer((req, res) => { req.resume(); req.on('end', () => res.end('{}')) })
-  await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve))
-  // A long interval leaves out once-per-interval work (see run-bench.mjs).
-  const env = { ...process.env, AGENT_NAME: 'bench', AGENT_KEY: 'k', AGENT_ENDPOINT: `http://127.0.0.1:${sink.address().port}`, AGENT_LOG_LEVEL: 'error', AGENT_FLUSH_INTERVAL_MS: '600000' }
+  // A sink that accepts what the agent sends, so no export failure is retried inside the window;
+  // a long interval leaves out once-per-interval work (see run-bench.mjs).
+  const sink = await startSink()
+  const env = agentEnv(sink.url, 600_000)
   try {
     const rows = await countInstructions({ frameworks: opt.frameworks.split(','), modes: opt.modes.split(','), low, high, env, log: (s) => process.stderr.write(s) })
     process.stdout.write(instructionsTable(rows, low, high) + '\n')

@@ -5,12 +5,12 @@
 //   npm run bench [-- --rounds 3 --duration 5 --frameworks express,fastify,nest --modes none,core,agent,otel,dd,elastic --no-cluster --no-instructions]
 import { execFileSync, spawn } from 'node:child_process'
 import http from 'node:http'
-import net from 'node:net'
 import os from 'node:os'
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
+import { agentEnv, freePort, modeArgs, servers, startSink } from './configurations.mjs'
 import { countInstructions, instructionsTable, valgrindAvailable } from './instructions.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -29,19 +29,7 @@ const ROUNDS = Number(opt.rounds)
 const DURATION = Number(opt.duration)
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
 
-const servers = { express: 'servers/express.mjs', fastify: 'servers/fastify.mjs', nest: 'servers/nest.cjs', 'express-cluster': 'servers/express-cluster.mjs' }
-const agentArgs = { express: ['--import', '@agent/express/register'], fastify: ['--import', '@agent/fastify/register'], nest: [], 'express-cluster': ['--import', '@agent/express/register'] }
-// How each configuration loads into the server: the way each project's docs say.
-const modeArgs = {
-  none: () => [],
-  core: () => ['--import', '@agent/core/preload'],
-  agent: (fw) => agentArgs[fw],
-  otel: () => ['--import', './otel-setup.mjs'],
-  dd: () => ['--require', './dd-setup.cjs'],
-  elastic: () => ['--require', './elastic-setup.cjs'],
-}
 const configs = []
-// "core" is @agent/core alone (its preload), without the framework integration: it splits the cost.
 for (const fw of opt.frameworks.split(',')) {
   for (const mode of opt.modes.split(',')) {
     if (!modeArgs[mode]) throw new Error(`unknown mode "${mode}": use one of ${Object.keys(modeArgs).join(', ')}`)
@@ -51,21 +39,8 @@ for (const fw of opt.frameworks.split(',')) {
 }
 if (!opt['no-cluster']) for (const mode of ['none', 'agent']) configs.push({ fw: 'express-cluster', mode })
 
-/** The sink every agent exports to: counts the payloads (requests with a body) each configuration sent. */
-const sink = { requests: 0, bytes: 0 }
-const sinkServer = http.createServer((req, res) => {
-  let bytes = 0
-  req.on('data', (c) => (bytes += c.length))
-  req.on('end', () => {
-    sink.bytes += bytes
-    if (bytes > 0) sink.requests++
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
-  })
-})
-await new Promise((r) => sinkServer.listen(0, '127.0.0.1', r))
-const sinkUrl = `http://127.0.0.1:${sinkServer.address().port}`
+const sink = await startSink()
 
-const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) }) })
 const descendants = (pid) => {
   const out = [pid]
   for (let i = 0; i < out.length; i++) {
@@ -100,21 +75,21 @@ const load = (port, seconds) => new Promise((resolve, reject) => {
 async function measure({ fw, mode }) {
   const port = await freePort()
   const argv = [...modeArgs[mode](fw), servers[fw]]
-  const env = { ...process.env, PORT: String(port), BENCH_MODE: mode, BENCH_SINK: sinkUrl, AGENT_NAME: 'bench', AGENT_KEY: 'k', AGENT_ENDPOINT: sinkUrl, AGENT_FLUSH_INTERVAL_MS: '5000', AGENT_LOG_LEVEL: 'warn' }
+  const env = { ...agentEnv(sink.url, 5000), PORT: String(port), BENCH_MODE: mode }
   const started = performance.now()
   const server = spawn(process.execPath, argv, { cwd: here, env, stdio: ['ignore', 'pipe', 'inherit'] })
   const exited = new Promise((r) => server.once('exit', r))
   await firstResponse(port)
   const startupMs = performance.now() - started
   await load(port, 1) // warm-up
-  const sinkBefore = sink.requests
+  const sinkBefore = sink.counts.payloads
   const pids = descendants(server.pid)
   const cpu0 = cpuTicks(pids)
   const result = await load(port, DURATION)
   const cpuUs = ((cpuTicks(pids) - cpu0) / CLK_TCK) * 1e6 / Math.max(result.requests, 1)
   const rssMB = hwmMB(pids)
   await new Promise((r) => setTimeout(r, mode === 'none' ? 0 : 5500)) // one more export interval
-  const exported = sink.requests - sinkBefore
+  const exported = sink.counts.payloads - sinkBefore
   server.kill('SIGTERM')
   const timer = setTimeout(() => server.kill('SIGKILL'), 5000)
   await exited
@@ -165,8 +140,7 @@ else {
   const frameworks = opt.frameworks.split(',')
   // Once-per-interval work (export, runtime metrics) is left out with a long interval: under
   // valgrind a run lasts minutes, so it would be charged ~50 times over to each request.
-  const env = { ...process.env, AGENT_NAME: 'bench', AGENT_KEY: 'k', AGENT_ENDPOINT: sinkUrl, AGENT_LOG_LEVEL: 'warn', AGENT_FLUSH_INTERVAL_MS: '600000', BENCH_SINK: sinkUrl }
-  instructions = await countInstructions({ frameworks, modes: ['none', 'agent'], low, high, env, log: (s) => process.stderr.write(s) })
+  instructions = await countInstructions({ frameworks, modes: ['none', 'agent'], low, high, env: agentEnv(sink.url, 600_000), log: (s) => process.stderr.write(s) })
 }
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-')
 const table = [
@@ -189,4 +163,4 @@ mkdirSync(join(here, 'results'), { recursive: true })
 writeFileSync(join(here, 'results', 'latest.json'), JSON.stringify({ machine, rounds: ROUNDS, duration: DURATION, rows, micro, instructions }, null, 2))
 writeFileSync(join(here, 'results', 'latest.md'), md + '\n')
 process.stdout.write('\n' + md + '\n')
-sinkServer.close()
+sink.close()

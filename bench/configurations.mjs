@@ -1,0 +1,40 @@
+// What the harness runs and sends to, shared by run-bench.mjs and instructions.mjs.
+import http from 'node:http'
+import net from 'node:net'
+
+export const servers = { express: 'servers/express.mjs', fastify: 'servers/fastify.mjs', nest: 'servers/nest.cjs', 'express-cluster': 'servers/express-cluster.mjs' }
+const agentArgs = { express: ['--import', '@agent/express/register'], fastify: ['--import', '@agent/fastify/register'], nest: [], 'express-cluster': ['--import', '@agent/express/register'] }
+
+/** How each configuration loads into the server: the way each project's docs say. */
+export const modeArgs = {
+  none: () => [],
+  // @agent/core alone (its preload), without the framework integration: it splits the cost.
+  core: () => ['--import', '@agent/core/preload'],
+  agent: (fw) => agentArgs[fw],
+  otel: () => ['--import', './otel-setup.mjs'],
+  dd: () => ['--require', './dd-setup.cjs'],
+  elastic: () => ['--require', './elastic-setup.cjs'],
+}
+
+/** The environment every server runs with: @agent's settings, and the sink for every agent. */
+export function agentEnv(sinkUrl, flushIntervalMs) {
+  return { ...process.env, AGENT_NAME: 'bench', AGENT_KEY: 'k', AGENT_ENDPOINT: sinkUrl, AGENT_FLUSH_INTERVAL_MS: String(flushIntervalMs), AGENT_LOG_LEVEL: 'warn', BENCH_SINK: sinkUrl }
+}
+
+export const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) }) })
+
+/** The sink every agent exports to: answers 200 and counts the payloads (requests with a body). */
+export async function startSink() {
+  const counts = { payloads: 0, bytes: 0 }
+  const server = http.createServer((req, res) => {
+    let bytes = 0
+    req.on('data', (c) => (bytes += c.length))
+    req.on('end', () => {
+      counts.bytes += bytes
+      if (bytes > 0) counts.payloads++
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+    })
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return { url: `http://127.0.0.1:${server.address().port}`, counts, close: () => server.close() }
+}
