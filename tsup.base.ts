@@ -6,6 +6,8 @@ export const tsupBase: Options = {
   dts: true,
   sourcemap: true,
   clean: true,
+  // The CommonJS build needs `import.meta.url` (where the preload and the
+  // exit-time sender sit, which copy of the package is loaded): shimmed.
   shims: true,
   target: 'node20',
 }

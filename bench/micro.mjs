@@ -1,7 +1,7 @@
 // The per-request path alone (record + aggregate), in ns/op and bytes/op:
 // regressions show here without a full load run.
 //   node --expose-gc --max-semi-space-size=256 micro.mjs
-import { Aggregator, RequestRecord } from '@agent/core'
+import { Aggregator, RequestRecord } from '@agent/core/internal'
 import { performance } from 'node:perf_hooks'
 import v8 from 'node:v8'
 
@@ -11,7 +11,7 @@ function run(n) {
   for (let i = 0; i < n; i++) {
     const record = new RequestRecord('GET', '/users/1')
     record.route = routes[i & 3]
-    agg.record(record.method, record.route, 200, performance.now() - record.start + (i % 50), false, false)
+    agg.record(record.method, record.route, performance.now() - record.start + (i % 50), false, false)
   }
   return agg
 }

@@ -36,7 +36,7 @@ export function createCollectorServer(options: CollectorOptions): http.Server {
   const { store } = options
   const keyHeader = (options.keyHeader ?? 'x-agent-key').toLowerCase()
   const maxBody = options.maxBodyBytes ?? 8 * 1024 * 1024
-  const ingest: Record<string, (db: typeof store.db, body: unknown) => unknown> = { '/v1/metrics': ingestMetrics, '/v1/traces': ingestTraces, '/v1/logs': ingestLogs }
+  const ingest: Record<string, (db: typeof store.db, body: unknown) => void> = { '/v1/metrics': ingestMetrics, '/v1/traces': ingestTraces, '/v1/logs': ingestLogs }
 
   return http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://collector')

@@ -60,10 +60,9 @@ function upsertProcess(db: Database.Database, r: Record<string, string | number 
 interface EndpointPoint { count: number; errors: number; aborted: number; start: number; end: number; hist?: unknown }
 
 /** Validates a whole ExportMetricsServiceRequest first, then stores it in one transaction. */
-export function ingestMetrics(db: Database.Database, body: unknown): number {
+export function ingestMetrics(db: Database.Database, body: unknown): void {
   const root = object(body, '$')
   const writes: (() => void)[] = []
-  let requests = 0
   const now = Date.now()
   for (const [ri, rmRaw] of array(root.resourceMetrics, '$.resourceMetrics').entries()) {
     const rm = object(rmRaw, `$.resourceMetrics[${ri}]`)
@@ -108,7 +107,6 @@ export function ingestMetrics(db: Database.Database, body: unknown): number {
         }
       }
     }
-    for (const e of endpoints.values()) requests += e.count
     writes.push(() => {
       const instance = upsertProcess(db, resource, now)
       const insert = db.prepare('INSERT INTO endpoint_points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
@@ -120,7 +118,6 @@ export function ingestMetrics(db: Database.Database, body: unknown): number {
     })
   }
   db.transaction(() => writes.forEach((w) => w()))()
-  return requests
 }
 
 export function ingestTraces(db: Database.Database, body: unknown): void {

@@ -1,4 +1,4 @@
-import { LatencyHistogram, HISTOGRAM_SCALE } from '@agent/core'
+import { LatencyHistogram, HISTOGRAM_SCALE } from '@agent/core/internal'
 import type Database from 'better-sqlite3'
 
 interface StoredPoint { method: string; route: string; start_ms: number; end_ms: number; count: number; errors: number; aborted: number; hist: string | null }

@@ -2,21 +2,6 @@ import Database from 'better-sqlite3'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 
-export interface ProcessRow {
-  instance_id: string
-  service: string
-  host: string
-  pid: number
-  ppid: number
-  role: string
-  parent_instance_id: string | null
-  worker_id: string | null
-  framework: string | null
-  runtime_version: string | null
-  first_seen: number
-  last_seen: number
-}
-
 /** The collector's SQLite file: everything it receives, kept across restarts. */
 export class Store {
   readonly db: Database.Database

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import type { AddressInfo } from 'node:net'
-import { Aggregator, encodeMetrics, resourceAttributes, newIdentity } from '@agent/core'
+import { Aggregator, encodeMetrics, resourceAttributes, newIdentity } from '@agent/core/internal'
 import { createCollectorServer } from '../src/collector-server.ts'
 import { Store } from '../src/store.ts'
 
@@ -19,7 +19,7 @@ async function collector(db: string, key?: string) {
 
 function metricsBody(requests: number): string {
   const agg = new Aggregator(10)
-  for (let i = 0; i < requests; i++) agg.record('GET', '/users/:id', i % 5 ? 200 : 500, 1 + i, i % 5 === 0, false)
+  for (let i = 0; i < requests; i++) agg.record('GET', '/users/:id', 1 + i, i % 5 === 0, false)
   return encodeMetrics({ resource: resourceAttributes({ serviceName: 'shop', identity: newIdentity() }), interval: agg.drain() })
 }
 

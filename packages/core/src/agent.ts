@@ -1,35 +1,27 @@
+import type { ChildProcess } from 'node:child_process'
+import type { Worker } from 'node:cluster'
 import { readFileSync } from 'node:fs'
-import { dirname } from 'node:path'
-import type { ServerResponse } from 'node:http'
-import { Aggregator } from './aggregator.js'
-import { loadConfig, type AgentConfig, type LoadedConfig } from './config.js'
-import { ErrorService } from './error-service.js'
-import { processExitHook } from './exit-hook.js'
-import { Exporter } from './exporter.js'
-import { globalState } from './global-state.js'
-import { GuardedFactory, describeError, type ResourceCreators } from './guards.js'
-import { HttpInstrumentation, recordOf } from './http-instrumentation.js'
-import { Logger } from './logger.js'
-import { PathNames, pathOf, paramsFromTemplate } from './endpoint-normalizer.js'
-import { encodeLogs, encodeMetrics, encodeTraces, errorLogs, resourceAttributes, type KeyValue, type LogInput } from './otlp-encoder.js'
-import { checkPreconditions, type Verdict } from './preconditions.js'
-import { newIdentity, type ProcessIdentity } from './process-identity.js'
-import { Redactor } from './redact.js'
-import { RuntimeSampler } from './runtime-metrics.js'
-import { SlowTraceBuffer, type RequestRecord } from './tracer.js'
-import { performance } from 'node:perf_hooks'
 import type { Server } from 'node:http'
-import { ClusterHub } from './cluster-primary.js'
-import { WorkerLink } from './cluster-worker.js'
-import { ENV_INHERITED_OPTIONS, hasPreload, installForkHook, preloadPath, type ForkHookHandlers } from './fork-hook.js'
-import { ENV_PARENT_INSTANCE, ENV_ROLE } from './process-identity.js'
+import { requestsIn } from './aggregator.js'
+import { ClusterHub } from './cluster-hub.js'
+import { loadConfig, type AgentConfig, type LoadedConfig } from './config.js'
+import { processExitHook, type ExitFlushes } from './exit-hook.js'
+import { Exporter } from './exporter.js'
+import { ENV_INHERITED_OPTIONS, hasPreload, installForkHook, preloadPath, type ForkObserver } from './fork-hook.js'
+import type { FrameworkInfo } from './framework-info.js'
+import { GuardedFactory, describeError, type ResourceCreators } from './guards.js'
+import { HttpInstrumentation, type RequestStartObserver } from './http-instrumentation.js'
+import { Logger } from './logger.js'
+import { Once } from './once.js'
+import { encodeLogs, encodeMetrics, encodeTraces, errorLogs, processStartLog, resourceAttributes, type KeyValue, type LogInput } from './otlp-encoder.js'
+import { checkPreconditions, type Verdict } from './preconditions.js'
+import { ENV_PARENT_INSTANCE, ENV_ROLE, newIdentity, type ProcessIdentity } from './process-identity.js'
+import { RequestRecorder } from './request-recorder.js'
+import { RuntimeSampler } from './runtime-metrics.js'
+import { kProcessStartReported } from './symbols.js'
+import { WorkerLink, type IntervalOwner, type WorkerInterval } from './worker-link.js'
 
 export type AgentState = 'idle' | 'standby' | 'started' | 'stopped'
-
-export interface FrameworkInfo {
-  name: string
-  version: string
-}
 
 export interface AgentOptions extends Partial<AgentConfig> {
   /** Replaces how background resources are created (tests inject failures). */
@@ -38,53 +30,51 @@ export interface AgentOptions extends Partial<AgentConfig> {
   logWrite?: (line: string) => void
 }
 
-/** The endpoint for requests no route matched: one, never one per URL. */
-export const UNMATCHED_ROUTE = '(unmatched)'
 /** How often the first-request start is tried before giving up. */
 const FIRST_REQUEST_ATTEMPTS = 3
 const ERROR_FLUSH_MS = 5_000
-const SLOW_TRACES_PER_INTERVAL = 20
-const PROCESS_START_REPORTED = Symbol.for('@agent/core.process-start-reported')
+/**
+ * A cluster primary waits for its workers' last intervals until this long
+ * before its own deadline (at most a third of what is left), keeping the rest
+ * to export them: one POST to a collector that answers, gzip included.
+ */
+const EXPORT_RESERVE_MS = 200
 
 /**
- * The agent of this process. Start, stop and start again are idempotent from
- * every path; nothing here throws into the app.
+ * The agent of this process: wiring, lifecycle, the exit paths and the
+ * cluster role. What happens at a request's end is the `RequestRecorder`'s;
+ * how payloads travel is the `Exporter`'s. Start, stop and start again are
+ * idempotent from every path; nothing here throws into the app.
  */
-export class Agent {
+export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestStartObserver {
   readonly config: AgentConfig
   readonly sources: LoadedConfig['sources']
   readonly logger: Logger
   state: AgentState = 'idle'
-  identity: ProcessIdentity
+  readonly identity: ProcessIdentity
   framework: FrameworkInfo | undefined
-  readonly aggregator: Aggregator
-  readonly errors: ErrorService | undefined
+  readonly recorder: RequestRecorder
   readonly exporter: Exporter
+  /** Children forked by this process (child_process.fork), by pid. */
+  readonly children = new Set<number>()
   private readonly factory: GuardedFactory
   private readonly runtime = new RuntimeSampler()
-  private readonly slow: SlowTraceBuffer
-  private readonly redactor: Redactor
-  private readonly pathNames = new PathNames()
   private readonly http: HttpInstrumentation
-  private readonly ignoreExact: Set<string>
-  private readonly ignorePrefixes: string[]
   private timers: NodeJS.Timeout[] = []
   private firstRequestAttempts = 0
   private startScheduled = false
-  private exitFlush: Promise<void> | undefined
-  private exitFlushed = false
+  /** One bounded delivery per exit; reset when the app records more, and by `start()`. */
+  private readonly exitDelivery = new Once<void>()
+  private readonly shutdownOnce = new Once<boolean>()
   private resource: KeyValue[] | undefined
-  /** Counted requests not yet handed to the exporter. */
-  private unflushedRequests = 0
   /** Options given in code, handed to children that get the agent by preload. */
   private readonly codeOptions: Partial<AgentConfig>
   /** Primary: the workers' intervals. */
   private hub: ClusterHub | undefined
   /** Cluster worker: the link to the primary's agent. */
   private link: WorkerLink | undefined
+  /** The last hand-over to the primary, written or not. */
   private handOver: Promise<boolean> | undefined
-  /** Children forked by this process (child_process.fork), by pid. */
-  readonly children = new Set<number>()
 
   constructor(options: AgentOptions = {}) {
     const { creators, logWrite, ...configOptions } = options
@@ -96,12 +86,7 @@ export class Agent {
     for (const problem of loaded.problems) problem(this.logger)
     this.factory = new GuardedFactory(this.logger, creators)
     this.identity = newIdentity()
-    this.aggregator = new Aggregator(this.config.maxEndpoints)
-    this.errors = this.config.errorsEnabled ? new ErrorService() : undefined
-    this.slow = new SlowTraceBuffer(SLOW_TRACES_PER_INTERVAL)
-    this.redactor = new Redactor(this.config.sensitiveKeys, [this.config.keyHeader.toLowerCase()])
-    this.ignoreExact = new Set(this.config.ignorePaths.filter((p) => !p.endsWith('*')))
-    this.ignorePrefixes = this.config.ignorePaths.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1))
+    this.recorder = new RequestRecorder(this.config)
     const ca = readCa(this.config.caFile, this.logger)
     this.exporter = new Exporter({
       endpoint: this.config.endpoint,
@@ -118,31 +103,16 @@ export class Agent {
       },
       ...(ca ? { ca } : {}),
     }, this.logger)
-    this.http = new HttpInstrumentation({
-      ignored: (url) => this.ignored(url),
-      onStart: (_record, server) => {
-        if (this.state === 'standby') this.onFirstRequest()
-        if (this.link !== undefined && server !== undefined) this.link.watchServer(server)
-      },
-      onFinish: (record, res, aborted) => this.finishRequest(record, res, aborted),
-    })
-  }
-
-  private ignored(url: string): boolean {
-    if (this.ignoreExact.size === 0 && this.ignorePrefixes.length === 0) return false
-    const path = pathOf(url)
-    if (this.ignoreExact.has(path)) return true
-    for (const prefix of this.ignorePrefixes) if (path.startsWith(prefix)) return true
-    return false
+    this.http = new HttpInstrumentation(this.recorder, this)
   }
 
   /**
    * Checks the preconditions and starts, stands by for the first request, or
    * logs (once) why it does neither. Returns the verdict.
    */
-  install(frameworkDetected?: string): Verdict {
+  activate(frameworkDetected?: string): Verdict {
     const verdict = checkPreconditions({ config: this.config, started: this.state === 'started', role: this.identity.role, ...(frameworkDetected ? { frameworkDetected } : {}) })
-    if (verdict.start || verdict.standby) installForkHook(() => (this.state === 'started' || this.state === 'standby' ? this.forkHandlers : undefined))
+    if (verdict.start || verdict.standby) installForkHook(this)
     if (verdict.start) {
       this.start()
     } else if (verdict.standby) {
@@ -155,6 +125,12 @@ export class Agent {
       this.logger.reportOnce(`not-started:${verdict.reason}`, 'info', 'AGENT_NOT_STARTED', verdict.reason)
     }
     return verdict
+  }
+
+  /** Every request's start, from the HTTP instrumentation. */
+  onRequestStart(server: Server | undefined): void {
+    if (this.state === 'standby') this.onFirstRequest()
+    if (this.link !== undefined && server !== undefined) this.link.watchServer(server)
   }
 
   /** Called on every request while standing by, and by the framework middleware. */
@@ -173,20 +149,15 @@ export class Agent {
   start(): boolean {
     if (this.state === 'started') return true
     try {
+      this.exitDelivery.reset()
+      this.shutdownOnce.reset()
       this.http.enable()
       this.runtime.start()
-      this.spawn('flush', this.config.flushIntervalMs, () => this.flush())
-      if (this.errors) this.spawn('error-service', ERROR_FLUSH_MS, () => this.flushErrors())
-      processExitHook().install()
+      this.spawn('flush', this.config.flushIntervalMs, () => this.handOnInterval(false))
+      if (this.recorder.errors) this.spawn('error-service', ERROR_FLUSH_MS, () => this.handOnErrors())
+      processExitHook().install(this)
       if (this.identity.role === 'worker' && !this.link) {
-        this.link = new WorkerLink({
-          instanceId: () => this.identity.instanceId,
-          takeInterval: () => {
-            const { interval, runtime, requests } = this.takeInterval()
-            return { instanceId: this.identity.instanceId, resource: this.resourceAttributes(), interval, runtime, requests }
-          },
-          onLinked: () => this.logger.debug('cluster primary runs an agent: intervals go to it'),
-        })
+        this.link = new WorkerLink(this.identity.instanceId, this, this.logger)
         this.link.start()
       }
       this.state = 'started'
@@ -205,7 +176,7 @@ export class Agent {
     if (timer) this.timers.push(timer)
   }
 
-  /** Stops background work; data recorded so far stays for the next flush. Idempotent. */
+  /** Stops background work; data recorded so far stays for the next delivery. Idempotent. */
   stop(): void {
     for (const t of this.timers) clearInterval(t)
     this.timers = []
@@ -217,20 +188,22 @@ export class Agent {
     if (this.state !== 'idle') this.state = 'stopped'
   }
 
-  /** Stops, then sends everything recorded within shutdownTimeoutMs. Never rejects. */
-  async shutdown(): Promise<boolean> {
-    this.stop()
-    return this.deliver(Date.now() + this.config.shutdownTimeoutMs)
+  /** Stops, then delivers everything recorded within shutdownTimeoutMs. Once until the next start; never rejects. */
+  shutdown(): Promise<boolean> {
+    return this.shutdownOnce.call(() => {
+      this.stop()
+      return this.deliverUntil(Date.now() + this.config.shutdownTimeoutMs)
+    })
   }
 
-  private async deliver(deadline: number): Promise<boolean> {
+  /** Hands on everything recorded and waits, until `deadline` at most, for the exporter to deliver it. */
+  private async deliverUntil(deadline: number): Promise<boolean> {
     try {
-      // The primary waits for its workers' last intervals, keeping some budget to export them.
-      if (this.hub) await this.hub.collectFinal(deadline - Math.min(200, (deadline - Date.now()) / 3))
-      this.flush(true)
-      this.flushErrors()
+      if (this.hub) await this.hub.collectFinal(deadline - Math.min(EXPORT_RESERVE_MS, (deadline - Date.now()) / 3))
+      this.handOnInterval(true)
+      this.handOnErrors()
       if (this.handOver) await this.handOver
-      const delivered = await this.exporter.drain(deadline)
+      const delivered = await this.exporter.deliverUntil(deadline)
       if (!delivered) this.logger.reportOnce('shutdown-timeout', 'warn', 'AGENT_SHUTDOWN_TIMEOUT', this.config.shutdownTimeoutMs, this.exporter.pendingCount)
       return delivered
     } catch (err) {
@@ -239,43 +212,36 @@ export class Agent {
     }
   }
 
-  /** Requests or errors recorded and not yet handed on. */
-  private recordedSinceFlush(): boolean {
-    return this.unflushedRequests > 0 || (this.errors?.size ?? 0) > 0
-  }
-
   /**
-   * Used by the exit hook: one bounded flush per exit. A later beforeExit
-   * flushes again only if the app recorded something new meanwhile, so an
-   * unreachable collector can never turn beforeExit into a loop.
+   * `beforeExit` and signals (from the exit hook): one bounded delivery per
+   * exit. A later `beforeExit` delivers again only if the app recorded
+   * something new meanwhile, so an unreachable collector can never turn
+   * `beforeExit` into a loop.
    */
-  flushForExit(_reason: string): Promise<void> {
-    if (this.exitFlush) return this.exitFlush
-    const somethingNew = this.recordedSinceFlush() || (this.hub?.size ?? 0) > 0
-    if (!somethingNew && (this.exitFlushed || this.exporter.idle)) return Promise.resolve()
-    this.exitFlushed = true
-    this.exitFlush = this.deliver(Date.now() + this.config.shutdownTimeoutMs).then(() => {
-      this.exitFlush = undefined
+  deliverBeforeExit(): Promise<void> {
+    const somethingNew = this.recorder.hasUnsent || (this.hub?.size ?? 0) > 0
+    if (this.exitDelivery.settled && somethingNew) this.exitDelivery.reset()
+    if (!this.exitDelivery.called && !somethingNew && this.exporter.idle) return Promise.resolve()
+    return this.exitDelivery.call(async () => {
+      await this.deliverUntil(Date.now() + this.config.shutdownTimeoutMs)
     })
-    return this.exitFlush
   }
 
   /**
    * The 'exit' event, after `process.exit()` or the end of the loop: where no
-   * bounded flush has run for this exit and something is unsent, send it
-   * synchronously within shutdownTimeoutMs. Never throws.
+   * bounded delivery ran to its end for this exit and something is unsent,
+   * send it synchronously within shutdownTimeoutMs. Never throws.
    */
-  flushAtExit(): void {
+  sendUnsentAtExit(): void {
     try {
-      // A bounded flush that ran to its end already decided this exit; one cut short by process.exit() did not.
-      if (this.exitFlushed && this.exitFlush === undefined) return
-      if (!this.recordedSinceFlush() && this.exporter.pendingCount === 0) return
-      this.exitFlushed = true
+      // A delivery that ran to its end already decided this exit; one cut short by process.exit() did not.
+      if (this.exitDelivery.settled) return
+      if (!this.recorder.hasUnsent && this.exporter.pendingCount === 0) return
       this.link = undefined // IPC cannot be waited for here: export directly
       this.exporter.pause()
-      this.flush(true)
-      this.flushErrors()
-      const sent = this.exporter.sendSync(this.config.shutdownTimeoutMs)
+      this.handOnInterval(true)
+      this.handOnErrors()
+      const sent = this.exporter.sendAtExit(this.config.shutdownTimeoutMs)
       if (!sent) this.logger.reportOnce('shutdown-timeout', 'warn', 'AGENT_SHUTDOWN_TIMEOUT', this.config.shutdownTimeoutMs, this.exporter.pendingCount)
     } catch {
       // exiting anyway
@@ -288,80 +254,39 @@ export class Agent {
 
   /**
    * Hands this interval on: a linked cluster worker to its primary, anyone
-   * else to the exporter, a primary together with its workers' intervals.
+   * else to the exporter (a primary together with its workers' intervals).
+   * Slow traces always go straight to the exporter.
    */
-  flush(final = false): void {
-    if (this.link?.usable) this.handOver = this.link.handOver(final)
+  handOnInterval(final: boolean): void {
+    if (this.link?.usable) this.handOver = this.link.handOver(final, this.takeWorkerInterval())
     else this.exportInterval(final)
-    // Slow traces always go straight to the collector.
-    const traces = this.slow.drain()
+    const traces = this.recorder.takeSlowTraces()
     if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })
   }
 
   private exportInterval(final: boolean): void {
-    const interval = this.aggregator.drain()
-    let requests = this.unflushedRequests
-    this.unflushedRequests = 0
+    const interval = this.recorder.takeInterval()
     const runtime = this.state === 'started' || final ? this.runtime.collect() : undefined
     const workers = this.hub?.drain()
-    if (workers) requests += workers.requests
-    const lostIntervals = this.hub?.lostIntervals ?? 0
-    if (this.hub) this.hub.lostIntervals = 0
+    let requests = requestsIn(interval)
+    for (const worker of workers?.processes ?? []) requests += requestsIn(worker.interval)
     this.exporter.enqueue({
       signal: 'metrics',
       body: Buffer.from(encodeMetrics({
         resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}),
-        ...(workers ? { processes: workers.processes } : {}), ...(lostIntervals ? { lostIntervals } : {}),
+        ...(workers ? { processes: workers.processes } : {}), ...(workers?.lostIntervals ? { lostIntervals: workers.lostIntervals } : {}),
       })),
       requests,
     })
   }
 
-  /** What the fork hook asks of this agent. */
-  private readonly forkHandlers: ForkHookHandlers = {
-    childEnv: (role) => ({
-      [ENV_PARENT_INSTANCE]: this.identity.instanceId,
-      [ENV_ROLE]: role,
-      [ENV_INHERITED_OPTIONS]: JSON.stringify(this.codeOptions),
-    }),
-    // A child gets the preload only where the parent did not get the agent by a flag.
-    preload: () => (hasPreload(process.execArgv, preloadPath()) ? undefined : preloadPath()),
-    onClusterFork: (worker) => {
-      this.becomePrimary()
-      this.hub?.register(worker)
-    },
-    onChildFork: (child) => {
-      if (child.pid === undefined) {
-        // The app gets its own 'error' event; the agent only notes it (adding a listener would change the app's behaviour).
-        this.logger.reportOnce('fork-failed', 'warn', 'AGENT_RESOURCE_FAILED', 'a forked child process for the app', 'the system refused to create it, as at a pids ceiling (EAGAIN); the app gets the error itself')
-        return
-      }
-      const pid = child.pid
-      this.children.add(pid)
-      child.once('exit', () => this.children.delete(pid))
-      this.logger.debug(`forked child pid ${pid}; it reports with role child and this process's instance id`)
-    },
+  /** A cluster worker's interval, taken for the primary. */
+  private takeWorkerInterval(): WorkerInterval {
+    return { instanceId: this.identity.instanceId, resource: this.resourceAttributes(), interval: this.recorder.takeInterval(), runtime: this.runtime.collect() }
   }
 
-  /** The first cluster.fork makes this process the primary: it runs, to aggregate its workers. */
-  private becomePrimary(): void {
-    if (this.hub) return
-    this.hub = new ClusterHub(this.logger, this.config.maxEndpoints)
-    this.identity.role = 'primary'
-    this.resource = undefined
-    if (this.state === 'standby') this.start()
-  }
-
-  /** Takes this interval's data without exporting it (for cluster hand-off). */
-  takeInterval() {
-    const requests = this.unflushedRequests
-    this.unflushedRequests = 0
-    return { interval: this.aggregator.drain(), runtime: this.runtime.collect(), requests }
-  }
-
-  private flushErrors(): void {
-    if (!this.errors || this.errors.size === 0) return
-    this.sendLogs(errorLogs(this.errors.drain()))
+  private handOnErrors(): void {
+    this.sendLogs(errorLogs(this.recorder.takeErrors()))
   }
 
   sendLogs(logs: LogInput[]): void {
@@ -369,84 +294,56 @@ export class Agent {
     this.exporter.enqueue({ signal: 'logs', body: Buffer.from(encodeLogs(this.resourceAttributes(), logs)), requests: 0 })
   }
 
-  /** The app-server-load report: once per process. */
+  /** The app-server-load report: once per process, whichever agent starts first. */
   private reportProcessStart(): void {
-    const g = globalThis as unknown as Record<symbol, number | undefined>
-    if (g[PROCESS_START_REPORTED] === process.pid) return
-    g[PROCESS_START_REPORTED] = process.pid
-    const id = this.identity
-    this.sendLogs([{
-      timeMs: id.startTime,
-      severity: 'info',
-      body: 'process started',
-      eventName: 'agent.process.start',
-      attributes: {
-        'process.pid': id.pid,
-        'process.parent_pid': id.ppid,
-        'host.name': id.hostname,
-        'process.runtime.version': process.versions.node,
-        'agent.process.role': id.role,
-        'agent.process.start_time_ms': Math.round(performance.timeOrigin),
-        ...(this.framework ? { 'agent.framework.name': this.framework.name, 'agent.framework.version': this.framework.version } : {}),
-      },
-    }])
+    const g = globalThis as unknown as Record<symbol, boolean | undefined>
+    if (g[kProcessStartReported]) return
+    g[kProcessStartReported] = true
+    this.sendLogs([processStartLog(this.identity, this.framework)])
   }
 
-  /**
-   * Integrations that can name a request only after it ran (its app was
-   * instrumented late, at that request's end): asked only when nothing named it.
-   */
-  readonly routeResolvers: Array<(req: object) => string | undefined> = []
+  // The fork hook's questions (ForkObserver).
 
-  private lateRoute(res: ServerResponse): string | undefined {
-    for (const resolve of this.routeResolvers) {
-      try {
-        const route = resolve(res.req)
-        if (route !== undefined) return route
-      } catch {
-        // a resolver never breaks the measurement
-      }
-    }
-    return undefined
+  get observesForks(): boolean {
+    return this.state === 'started' || this.state === 'standby'
   }
 
-  /** Marks the error of the request in flight; it is captured once, at its end, with its route. */
-  noteError(req: object, error: unknown): void {
-    const record = recordOf(req)
-    if (record && record.error === undefined) record.error = error
+  childEnv(role: 'worker' | 'child'): Record<string, string> {
+    return {
+      [ENV_PARENT_INSTANCE]: this.identity.instanceId,
+      [ENV_ROLE]: role,
+      [ENV_INHERITED_OPTIONS]: JSON.stringify(this.codeOptions),
+    }
   }
 
-  private finishRequest(record: RequestRecord, res: ServerResponse, aborted: boolean): void {
-    const durationMs = performance.now() - record.start
-    const status = res.statusCode
-    const route = record.route ?? this.lateRoute(res) ?? (status === 404 ? UNMATCHED_ROUTE : this.pathNames.nameOf(record.url))
-    // A thrown error the app turned into a 4xx is captured, but the request did not fail.
-    const isError = status >= 500
-    this.aggregator.record(record.method, route, status, durationMs, isError, aborted)
-    this.unflushedRequests++
-    const slow = durationMs >= this.config.slowRequestMs
-    if ((record.error === undefined || !this.errors) && !slow) return
-    const req = res.req as (typeof res.req & { params?: Record<string, unknown> }) | undefined
-    const params = record.params ?? paramsFromTemplate(route, record.url) ?? req?.params
-    const url = this.redactor.url(record.url, params)
-    if (record.error !== undefined && this.errors) {
-      this.errors.capture(record.error, record.method, route, {
-        url,
-        headers: req ? this.redactor.headers(req.headers) : {},
-        ...(params ? { params: this.redactor.params(params) } : {}),
-      })
+  /** A child gets the preload only where the parent did not get the agent by a flag. */
+  preload(): string | undefined {
+    return hasPreload(process.execArgv, preloadPath()) ? undefined : preloadPath()
+  }
+
+  /** The first cluster.fork makes this process the primary: it runs, to aggregate its workers. */
+  onClusterFork(worker: Worker): void {
+    if (!this.hub) {
+      this.hub = new ClusterHub(this.logger, this.config.maxEndpoints)
+      this.identity.role = 'primary'
+      this.resource = undefined
+      if (this.state === 'standby') this.start()
     }
-    if (slow) {
-      const error = record.error
-      this.slow.add({
-        traceId: '', spanId: '', method: record.method, route, url: pathOf(url), status, ...(record.name ? { name: record.name } : {}),
-        startEpochMs: record.startEpochMs, durationMs, aborted, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
-        ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
-      })
+    this.hub.register(worker)
+  }
+
+  onChildFork(child: ChildProcess): void {
+    if (child.pid === undefined) {
+      // The app gets its own 'error' event; the agent only notes it (adding a listener would change the app's behaviour).
+      this.logger.reportOnce('fork-failed', 'warn', 'AGENT_RESOURCE_FAILED', 'a forked child process for the app', 'the system refused to create it, as at a pids ceiling (EAGAIN); the app gets the error itself')
+      return
     }
+    const pid = child.pid
+    this.children.add(pid)
+    child.once('exit', () => this.children.delete(pid))
+    this.logger.debug(`forked child pid ${pid}; it reports with role child and this process's instance id`)
   }
 }
-
 
 /** The CA for an https endpoint; a file that cannot be read is reported and left out. */
 function readCa(file: string, logger: Logger): Buffer | undefined {
@@ -455,51 +352,6 @@ function readCa(file: string, logger: Logger): Buffer | undefined {
     return readFileSync(file)
   } catch (err) {
     logger.report('error', 'AGENT_CONFIG_VALUE', 'caFile', JSON.stringify(file), 'the configuration', 'a readable PEM file', `unused (${describeError(err)})`)
-    return undefined
-  }
-}
-
-/** The process's agent, if one was created (by any copy of this package). */
-export function getAgent(): Agent | undefined {
-  return globalState().agent
-}
-
-/**
- * Creates the process's agent on first call (later calls return the same one)
- * and installs it. Never throws.
- */
-export interface InstallOptions extends AgentOptions {
-  framework?: FrameworkInfo
-  /**
-   * Whether the framework is loaded now (an app was created), which counts as
-   * a server detected. A preload (`register`) knows only that it will be, so
-   * the agent stands by for the first request instead.
-   */
-  frameworkLoaded?: boolean
-  /** Names a request the integration could not name while it ran (see `Agent.routeResolvers`). */
-  routeResolver?: (req: object) => string | undefined
-}
-
-export function install(options: InstallOptions = {}): Agent | undefined {
-  try {
-    const state = globalState()
-    if (state.copies.size > 1 && !state.extra.duplicateWarned && state.agent) {
-      state.extra.duplicateWarned = true
-      const other = [...state.copies].find((c) => c !== state.owner)!
-      // The ESM and CJS builds of one install are the dual-package case, not a second install.
-      const sameInstall = dirname(other) === dirname(state.owner)
-      state.agent.logger.report(sameInstall ? 'debug' : 'info', 'AGENT_DUPLICATE_COPY', state.owner, other)
-    }
-    const { framework, frameworkLoaded = true, routeResolver, ...rest } = options
-    const agent = (state.agent ??= new Agent(rest))
-    if (framework && !agent.framework) agent.framework = framework
-    if (routeResolver && !agent.routeResolvers.includes(routeResolver)) agent.routeResolvers.push(routeResolver)
-    agent.install(framework && frameworkLoaded ? framework.name : undefined)
-    return agent
-  } catch (err) {
-    try {
-      process.stderr.write(`[agent] error: AGENT_TASK_FAILED: install failed (${describeError(err)}); the app runs on without monitoring.\n`)
-    } catch {}
     return undefined
   }
 }

@@ -8,8 +8,6 @@ export interface EndpointSnapshot {
   count: number
   errors: number
   aborted: number
-  /** Counts by status class: index 1..5 for 1xx..5xx, 0 for none. */
-  statusClasses: number[]
   histogram: HistogramData
 }
 
@@ -23,7 +21,6 @@ class EndpointStats {
   count = 0
   errors = 0
   aborted = 0
-  readonly statusClasses = [0, 0, 0, 0, 0, 0]
   readonly histogram = new LatencyHistogram()
   constructor(readonly method: string, readonly route: string) {}
 }
@@ -40,13 +37,11 @@ export class Aggregator {
 
   constructor(private readonly maxEndpoints: number) {}
 
-  record(method: string, route: string, status: number, durationMs: number, isError: boolean, aborted: boolean): void {
+  record(method: string, route: string, durationMs: number, isError: boolean, aborted: boolean): void {
     const stats = this.statsFor(method, route)
     stats.count++
     if (isError) stats.errors++
     if (aborted) stats.aborted++
-    const cls = (status / 100) | 0
-    stats.statusClasses[cls >= 1 && cls <= 5 ? cls : 0]!++
     stats.histogram.record(durationMs)
   }
 
@@ -79,7 +74,6 @@ export class Aggregator {
       stats.count += e.count
       stats.errors += e.errors
       stats.aborted += e.aborted
-      for (let i = 0; i < 6; i++) stats.statusClasses[i]! += e.statusClasses[i] ?? 0
       stats.histogram.merge(e.histogram)
     }
   }
@@ -93,7 +87,7 @@ export class Aggregator {
     const endpoints: EndpointSnapshot[] = []
     for (const routes of this.byMethod.values()) {
       for (const s of routes.values()) {
-        endpoints.push({ method: s.method, route: s.route, count: s.count, errors: s.errors, aborted: s.aborted, statusClasses: s.statusClasses.slice(), histogram: s.histogram.toJSON() })
+        endpoints.push({ method: s.method, route: s.route, count: s.count, errors: s.errors, aborted: s.aborted, histogram: s.histogram.toJSON() })
       }
     }
     const snapshot = { startMs: this.startMs, endMs: now, endpoints }
@@ -102,4 +96,11 @@ export class Aggregator {
     this.startMs = now
     return snapshot
   }
+}
+
+/** The requests an interval counts: the sum of its endpoints' counts, never kept beside them. */
+export function requestsIn(snapshot: IntervalSnapshot): number {
+  let requests = 0
+  for (const e of snapshot.endpoints) requests += e.count
+  return requests
 }

@@ -1,65 +1,65 @@
-import { globalState } from './global-state.js'
+import { kExitHook } from './symbols.js'
 
 type Signal = 'SIGTERM' | 'SIGINT'
 const SIGNALS: Signal[] = ['SIGTERM', 'SIGINT']
 
+/** What the exit hook asks of the agent it was handed (implemented by `Agent`). */
+export interface ExitFlushes {
+  /** `beforeExit` and signals: one bounded delivery of what is recorded. */
+  deliverBeforeExit(): Promise<void>
+  /** The 'exit' event, where nothing async runs any more: send what is unsent, synchronously. */
+  sendUnsentAtExit(): void
+}
+
 /**
- * One exit hook per process, kept in the global state, so stopping and
+ * One exit hook per process (its slot is in symbols.ts), so stopping and
  * starting the agent (or loading two copies of it) never stacks listeners.
  *
- * It flushes the agent on `beforeExit` and on SIGTERM/SIGINT (and, at
- * `process.exit()`, what no flush has sent yet) without changing
- * what the app would do without it:
+ * It delivers the agent's data on `beforeExit` and on SIGTERM/SIGINT (and, at
+ * `process.exit()`, what no delivery has sent yet) without changing what the
+ * app would do without it:
  * - a signal the app handles itself: the app's handler runs and decides; the
- *   agent only starts its bounded flush alongside;
- * - a signal nobody else handles: the agent flushes (bounded by
+ *   agent only starts its bounded delivery alongside;
+ * - a signal nobody else handles: the agent delivers (bounded by
  *   shutdownTimeoutMs), removes its listeners and re-raises the signal, so
  *   the process still ends by that signal with the default exit status.
  */
 export class ExitHook {
-  private installed = false
+  private agent: ExitFlushes | undefined = undefined
   private reraising = false
   private readonly onBeforeExit = () => {
-    void this.flush('beforeExit')
+    void this.agent?.deliverBeforeExit()
   }
   private readonly onExit = () => {
-    this.flushSync()
+    this.agent?.sendUnsentAtExit()
   }
   private readonly onSignal = (signal: Signal) => {
     const appHandles = process.listeners(signal).some((l) => l !== this.onSignal)
-    if (appHandles) {
-      void this.flush(signal)
-      return
-    }
+    const delivery = this.agent?.deliverBeforeExit() ?? Promise.resolve()
+    if (appHandles) return
     if (this.reraising) {
-      // A second signal while flushing: the user means it, stop waiting.
+      // A second signal while delivering: the user means it, stop waiting.
       this.reraise(signal)
       return
     }
     this.reraising = true
-    this.flush(signal).then(
-      () => this.reraise(signal),
-      () => this.reraise(signal),
-    )
+    const reraise = () => this.reraise(signal)
+    delivery.then(reraise, reraise)
   }
 
-  constructor(
-    private readonly flush: (reason: string) => Promise<void>,
-    /** For `process.exit()`, where nothing async runs any more. */
-    private readonly flushSync: () => void = () => {},
-  ) {}
-
-  install(): void {
-    if (this.installed) return
-    this.installed = true
+  /** Listens for the exit paths on behalf of `agent`. Idempotent. */
+  install(agent: ExitFlushes): void {
+    const installed = this.agent !== undefined
+    this.agent = agent
+    if (installed) return
     process.on('beforeExit', this.onBeforeExit)
     process.on('exit', this.onExit)
     for (const s of SIGNALS) process.on(s, this.onSignal)
   }
 
   uninstall(): void {
-    if (!this.installed) return
-    this.installed = false
+    if (this.agent === undefined) return
+    this.agent = undefined
     process.removeListener('beforeExit', this.onBeforeExit)
     process.removeListener('exit', this.onExit)
     for (const s of SIGNALS) process.removeListener(s, this.onSignal)
@@ -73,14 +73,11 @@ export class ExitHook {
 
 /** The process's exit hook, created on first use. */
 export function processExitHook(): ExitHook {
-  const state = globalState()
-  if (!state.exitHook) {
-    state.exitHook = new ExitHook(
-      async (reason) => {
-        await globalState().agent?.flushForExit(reason)
-      },
-      () => globalState().agent?.flushAtExit(),
-    )
+  const g = globalThis as unknown as Record<symbol, ExitHook | undefined>
+  let hook = g[kExitHook]
+  if (hook === undefined) {
+    hook = new ExitHook()
+    Object.defineProperty(globalThis, kExitHook, { value: hook, enumerable: false, configurable: true })
   }
-  return state.exitHook
+  return hook
 }

@@ -1,28 +1,10 @@
-import { execFileSync } from 'node:child_process'
 import { gzip } from 'node:zlib'
 import { promisify } from 'node:util'
+import { sendAtExit } from './exit-sender.js'
 import type { Logger } from './logger.js'
 import { send, SendError, type PendingSend, type SendResult } from './http-transport.js'
 
 const gzipAsync = promisify(gzip)
-
-/** The exit-time sender: POSTs every item, exits 0 when all got a 2xx. Plain Node, no imports of ours. */
-const SYNC_SENDER = `
-const { items, headers, timeoutMs, ca } = JSON.parse(require('fs').readFileSync(0, 'utf8'))
-setTimeout(() => process.exit(2), timeoutMs).unref()
-let left = items.length, failed = 0
-const done = (ok) => { if (!ok) failed++; if (--left === 0) process.exit(failed ? 1 : 0) }
-for (const item of items) {
-  const url = new URL(item.url)
-  const body = Buffer.from(item.body, 'base64')
-  const lib = url.protocol === 'https:' ? require('https') : require('http')
-  const req = lib.request(url, { method: 'POST', headers: { ...headers, 'content-length': body.length }, ...(ca ? { ca } : {}) }, (res) => {
-    res.resume()
-    res.on('end', () => done(res.statusCode >= 200 && res.statusCode < 300))
-  })
-  req.on('error', () => done(false))
-  req.end(body)
-}`
 
 export type Signal = 'metrics' | 'traces' | 'logs'
 
@@ -58,7 +40,15 @@ export interface ExporterOptions {
   encodeDrops?: (drops: DropCounts) => Buffer
 }
 
-const RETRYABLE_STATUS = new Set([408, 429, 502, 503, 504])
+/**
+ * Whether a failed status may succeed on a later try: timeouts, rate limits
+ * and server errors. Other 4xx (and 501) mean the payload or the key is wrong,
+ * and a retry cannot help.
+ */
+export function isRetryable(status: number): boolean {
+  return status === 408 || status === 429 || (status >= 500 && status !== 501)
+}
+
 const BACKOFF_BASE_MS = 250
 const BACKOFF_MAX_MS = 30_000
 
@@ -86,9 +76,9 @@ export class Exporter {
   private inFlight: { payload: Payload; pending: PendingSend | undefined } | undefined
   private backoff: NodeJS.Timeout | undefined
   private backoffAttempt = 0
-  private draining = false
-  private destroyed = false
-  /** Set at process exit: payloads stay queued for sendSync. */
+  /** Delivering against a deadline (`deliverUntil`): sockets and back-off keep the process alive meanwhile. */
+  private delivering = false
+  /** Set at process exit: payloads stay queued for `sendAtExit`. */
   private paused = false
   private failing = false
   private readonly waiters = new Set<() => void>()
@@ -104,7 +94,6 @@ export class Exporter {
   }
 
   enqueue(payload: Omit<Payload, 'attempts'>): void {
-    if (this.destroyed) return
     const item: Payload = { ...payload, attempts: 0 }
     this.queue.push(item)
     this.queuedBytes += item.body.length
@@ -114,7 +103,7 @@ export class Exporter {
     const held = () => this.queue.length + (inFlight ? 1 : 0)
     const heldBytes = () => this.queuedBytes + (inFlight ? inFlight.body.length : 0)
     while (this.queue.length > 0 && (held() > this.options.maxQueue || heldBytes() > this.options.maxQueueBytes)) {
-      this.drop(this.queue.shift()!)
+      this.evict(this.queue.shift()!)
       dropped++
     }
     if (dropped > 0) this.logger.reportOnce('queue-full', 'warn', 'AGENT_QUEUE_DROPPED', dropped, `${this.options.maxQueue} payloads or ${this.options.maxQueueBytes} bytes`)
@@ -122,13 +111,14 @@ export class Exporter {
     this.pump()
   }
 
-  private drop(payload: Payload): void {
+  /** Takes a queued payload out to make room: counted as dropped. */
+  private evict(payload: Payload): void {
     this.queuedBytes -= payload.body.length
     this.countDropped(payload)
   }
 
-  /** A payload that will not be delivered: counted, or for a drop report, owed again. */
-  private lose(payload: Payload): void {
+  /** Gives up on a payload that was tried: counted as dropped, or for a drop report, owed again. */
+  private giveUp(payload: Payload): void {
     if (payload.carries) {
       this.stats.unreported.payloads += payload.carries.payloads
       this.stats.unreported.requests += payload.carries.requests
@@ -164,7 +154,7 @@ export class Exporter {
   }
 
   private pump(): void {
-    if (this.inFlight || this.backoff || this.destroyed || this.paused) {
+    if (this.inFlight || this.backoff || this.paused) {
       this.settleWaiters()
       return
     }
@@ -194,21 +184,18 @@ export class Exporter {
         body = await gzipAsync(body)
         headers['content-encoding'] = 'gzip'
       }
-      if (this.destroyed) return
-      const pending = send(url, body, { connectTimeoutMs: this.options.connectTimeoutMs, totalTimeoutMs: this.options.exportTimeoutMs, headers, ...(this.options.ca ? { ca: this.options.ca } : {}) }, this.draining)
+      const pending = send(url, body, { connectTimeoutMs: this.options.connectTimeoutMs, totalTimeoutMs: this.options.exportTimeoutMs, headers, ...(this.options.ca ? { ca: this.options.ca } : {}) }, this.delivering)
       this.inFlight!.pending = pending
       result = await pending.done
     } catch (err) {
       error = err instanceof SendError ? err : new SendError('network', (err as Error).message)
     }
     this.inFlight = undefined
-    if (this.destroyed) return
     if (result && result.status >= 200 && result.status < 300) {
       this.onSuccess(payload, url)
-    } else if (result && !RETRYABLE_STATUS.has(result.status) && !(result.status >= 500 && result.status !== 501)) {
-      // 4xx other than 408/429 (and 501): retrying cannot help.
+    } else if (result && !isRetryable(result.status)) {
       this.stats.rejected++
-      this.lose(payload)
+      this.giveUp(payload)
       this.logger.reportOnce(`rejected:${result.status}`, 'warn', 'AGENT_EXPORT_REJECTED', url.origin + url.pathname, result.status, result.body.slice(0, 200))
       this.backoffAttempt = 0
     } else {
@@ -218,9 +205,13 @@ export class Exporter {
     this.pump()
   }
 
-  private onSuccess(payload: Payload, url: URL): void {
+  private countSent(payload: Payload): void {
     this.stats.sentPayloads++
     this.stats.sentRequests += payload.requests
+  }
+
+  private onSuccess(payload: Payload, url: URL): void {
+    this.countSent(payload)
     this.backoffAttempt = 0
     if (this.failing) {
       this.failing = false
@@ -252,12 +243,12 @@ export class Exporter {
     }
     const deadline = (payload.firstTriedAt ?? Date.now()) + (this.options.retryDeadlineMs ?? 600_000)
     if (payload.carries) {
-      this.lose(payload) // rebuilt with the latest counts on the next try
+      this.giveUp(payload) // rebuilt with the latest counts on the next try
     } else if (Date.now() >= deadline) {
-      this.lose(payload)
+      this.giveUp(payload)
     } else if (this.queue.length >= this.options.maxQueue || this.queuedBytes + payload.body.length > this.options.maxQueueBytes) {
       // Newer data filled the queue meanwhile: the oldest goes.
-      this.lose(payload)
+      this.giveUp(payload)
     } else {
       // Back at the head, to keep the order.
       this.queue.unshift(payload)
@@ -267,12 +258,12 @@ export class Exporter {
     const cap = Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.min(this.backoffAttempt, 16))
     let wait = Math.random() * cap // full jitter
     if (result?.retryAfterMs !== undefined) wait = Math.max(wait, result.retryAfterMs)
-    if (this.draining) wait = Math.min(wait, 50)
+    if (this.delivering) wait = Math.min(wait, 50)
     this.backoff = setTimeout(() => {
       this.backoff = undefined
       this.pump()
     }, wait)
-    if (!this.draining) this.backoff.unref()
+    if (!this.delivering) this.backoff.unref()
   }
 
   /** Nothing queued, nothing in flight, and no drop count owed to the collector. */
@@ -291,9 +282,9 @@ export class Exporter {
    * Sends what is queued, keeping the process alive for it until `deadline`
    * (epoch ms) at most. Resolves true when everything was delivered.
    */
-  async drain(deadline: number): Promise<boolean> {
+  async deliverUntil(deadline: number): Promise<boolean> {
     if (this.idle) return true
-    this.draining = true
+    this.delivering = true
     this.inFlight?.pending?.ref()
     if (this.backoff) {
       clearTimeout(this.backoff)
@@ -312,7 +303,7 @@ export class Exporter {
       }, Math.max(remaining, 0))
     })
     clearTimeout(timer)
-    this.draining = false
+    this.delivering = false
     if (!delivered) {
       // Past the budget: nothing of ours may keep the process alive.
       this.inFlight?.pending?.abort()
@@ -321,54 +312,27 @@ export class Exporter {
     return delivered
   }
 
-  /**
-   * At `process.exit()` no async work runs: the queued payloads are sent by a
-   * short-lived child process the exit handler waits for, killed at
-   * `timeoutMs`. The payload in flight, if any, is left out: it may have
-   * arrived already, and a second copy would count twice.
-   */
-  /** From now on payloads stay in the queue (for sendSync at exit). */
+  /** From now on payloads stay in the queue, for `sendAtExit`. */
   pause(): void {
     this.paused = true
   }
 
-  sendSync(timeoutMs: number): boolean {
-    const items = this.queue.map((p) => ({ url: this.urls[p.signal].href, body: p.body.toString('base64') }))
-    if (items.length === 0 || timeoutMs <= 0) return items.length === 0
-    try {
-      execFileSync(process.execPath, ['-e', SYNC_SENDER], {
-        input: JSON.stringify({ items, headers: this.headers, timeoutMs, ca: this.options.ca?.toString() }),
-        timeout: timeoutMs,
-        stdio: ['pipe', 'ignore', 'ignore'],
-        env: {}, // no NODE_OPTIONS: the sender must not load the agent (or anything else)
-      })
-      for (const p of this.queue) this.onSentSync(p)
-      this.queue.length = 0
-      this.queuedBytes = 0
-      return true
-    } catch {
-      return false
-    }
-  }
-
-  private onSentSync(payload: Payload): void {
-    this.stats.sentPayloads++
-    this.stats.sentRequests += payload.requests
+  /**
+   * At `process.exit()`: sends the queued payloads synchronously through the
+   * exit-time sender, within `timeoutMs`. The payload in flight, if any, is
+   * left out: it may have arrived already, and a second copy would count twice.
+   */
+  sendAtExit(timeoutMs: number): boolean {
+    if (this.queue.length === 0) return true
+    const items = this.queue.map((p) => ({ url: this.urls[p.signal].href, body: p.body }))
+    if (!sendAtExit({ items, headers: this.headers, timeoutMs, ...(this.options.ca ? { ca: this.options.ca } : {}) })) return false
+    for (const p of this.queue) this.countSent(p)
+    this.queue.length = 0
+    this.queuedBytes = 0
+    return true
   }
 
   get pendingCount(): number {
     return this.queue.length + (this.inFlight ? 1 : 0)
-  }
-
-  /** Stops sending; what is queued is dropped. Idempotent. */
-  destroy(): void {
-    if (this.destroyed) return
-    this.destroyed = true
-    if (this.backoff) clearTimeout(this.backoff)
-    this.backoff = undefined
-    this.inFlight?.pending?.abort()
-    this.queue.length = 0
-    this.queuedBytes = 0
-    this.settleWaiters()
   }
 }

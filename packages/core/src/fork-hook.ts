@@ -2,16 +2,16 @@ import childProcess, { type ChildProcess } from 'node:child_process'
 import cluster, { type Worker } from 'node:cluster'
 import { syncBuiltinESMExports } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import { globalState } from './global-state.js'
-import { ENV_PARENT_INSTANCE, ENV_ROLE } from './process-identity.js'
+import { kForkHook, kForkWrapped as kWrapped } from './symbols.js'
 
 /** Code options of the parent, for a child that gets the agent by preload. */
 export const ENV_INHERITED_OPTIONS = 'AGENT_INHERITED_OPTIONS'
 
-const kWrapped = Symbol.for('@agent/core.fork-wrapped')
-
-export interface ForkHookHandlers {
-  /** Env the child gets, beside what the app passes (the app's own values win). */
+/** What the fork wrappers ask at each fork (implemented by `Agent`). */
+export interface ForkObserver {
+  /** Whether it takes part in forks now (started or standing by). */
+  readonly observesForks: boolean
+  /** Env the child gets, beside what the app passes. */
   childEnv(role: 'worker' | 'child'): Record<string, string>
   /** The preload to add to the child's execArgv, if the parent did not get the agent by a flag. */
   preload(): string | undefined
@@ -19,14 +19,19 @@ export interface ForkHookHandlers {
   onChildFork(child: ChildProcess): void
 }
 
+/** The process's fork hook: installed once, asking the latest observer. */
+interface ForkHookSlot {
+  observer: ForkObserver | undefined
+}
+
 /**
  * The preload for children: src/preload.ts when running from source (tests
- * under tsx), else the package's preload.cjs, which loads the CommonJS build
- * so a CommonJS app shares one copy with it.
+ * under tsx), else dist/preload.cjs, which shares the CommonJS build's chunks
+ * so a CommonJS app shares one copy of the agent with it.
  */
 export function preloadPath(): string {
   const here = import.meta.url
-  const url = here.endsWith('.ts') ? new URL('./preload.ts', here) : new URL('../preload.cjs', here)
+  const url = here.endsWith('.ts') ? new URL('./preload.ts', here) : new URL('./preload.cjs', here)
   return url.protocol === 'file:' ? fileURLToPath(url) : url.href
 }
 
@@ -35,17 +40,23 @@ export function hasPreload(execArgv: readonly string[], path: string): boolean {
 }
 
 /**
- * Hooks cluster.fork and child_process.fork, once per process. Neither has a
- * public before-fork point that can hand the child its env, so they are
- * wrapped: idempotently, with the agent's part guarded so it never raises,
- * and the original called with the app's arguments; a fork that fails fails
- * exactly as it would without the agent. After a fork, the parent registers
- * the child.
+ * Hooks cluster.fork and child_process.fork, once per process, for `observer`
+ * (a later call only changes the observer). Neither has a public before-fork
+ * point that can hand the child its env, so they are wrapped: idempotently,
+ * with the agent's part guarded so it never raises, and the original called
+ * with the app's arguments; a fork that fails fails exactly as it would
+ * without the agent. After a fork, the parent registers the child.
  */
-export function installForkHook(handlers: () => ForkHookHandlers | undefined): void {
-  const state = globalState()
-  if (state.forkHookInstalled) return
-  state.forkHookInstalled = true
+export function installForkHook(observer: ForkObserver): void {
+  const g = globalThis as unknown as Record<symbol, ForkHookSlot | undefined>
+  const slot = g[kForkHook]
+  if (slot !== undefined) {
+    slot.observer = observer
+    return
+  }
+  const hook: ForkHookSlot = { observer }
+  Object.defineProperty(globalThis, kForkHook, { value: hook, enumerable: false, configurable: true })
+  const handlers = () => (hook.observer?.observesForks ? hook.observer : undefined)
 
   const clusterFork = cluster.fork as typeof cluster.fork & { [kWrapped]?: boolean }
   if (typeof clusterFork === 'function' && !clusterFork[kWrapped]) {
@@ -97,7 +108,7 @@ export function installForkHook(handlers: () => ForkHookHandlers | undefined): v
 }
 
 /** fork(modulePath[, args][, options]): the same arguments with the agent's env and preload added. */
-function withAgent(rest: unknown[], h: ForkHookHandlers): unknown[] {
+function withAgent(rest: unknown[], h: ForkObserver): unknown[] {
   const args = [...rest]
   const optionsIndex = Array.isArray(args[0]) || (args[0] == null && args.length > 1) ? 1 : 0
   const given = args[optionsIndex]
@@ -111,4 +122,3 @@ function withAgent(rest: unknown[], h: ForkHookHandlers): unknown[] {
   return args
 }
 
-export { ENV_PARENT_INSTANCE, ENV_ROLE }

@@ -1,6 +1,10 @@
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
-import type { FrameworkInfo } from './agent.js'
+
+export interface FrameworkInfo {
+  name: string
+  version: string
+}
 
 /** The version of the framework the app itself resolves, or 'unknown'. */
 export function frameworkInfo(name: string): FrameworkInfo {

@@ -1,22 +1,17 @@
 import type { Agent } from './agent.js'
-import type { ExitHook } from './exit-hook.js'
-
-const KEY = Symbol.for('@agent/core.state')
+import { kGlobalState } from './symbols.js'
 
 /**
- * Process-wide state under a registered symbol, so every copy of this package
- * loaded in the process (ESM and CJS builds, two installed versions) shares
- * one agent, one exit hook and one fork hook.
+ * The process's agent, shared by every copy of this package loaded in the
+ * process (ESM and CJS builds, two installed versions). Read and written only
+ * by install.ts; other process-wide slots are listed in symbols.ts.
  */
 export interface GlobalState {
   /** Identifies the first copy that created the state. */
   owner: string
   copies: Set<string>
   agent?: Agent
-  exitHook?: ExitHook
-  forkHookInstalled?: boolean
-  /** Listener counts etc. a test may need to look at; never app-visible. */
-  extra: Record<string, unknown>
+  duplicateWarned: boolean
 }
 
 /** This copy of the package: the bundle file it was loaded from. */
@@ -24,10 +19,10 @@ const COPY = import.meta.url
 
 export function globalState(copy = COPY): GlobalState {
   const g = globalThis as unknown as Record<symbol, GlobalState | undefined>
-  let state = g[KEY]
+  let state = g[kGlobalState]
   if (state === undefined) {
-    state = { owner: copy, copies: new Set([copy]), extra: {} }
-    Object.defineProperty(globalThis, KEY, { value: state, enumerable: false, configurable: true })
+    state = { owner: copy, copies: new Set([copy]), duplicateWarned: false }
+    Object.defineProperty(globalThis, kGlobalState, { value: state, enumerable: false, configurable: true })
   } else {
     state.copies.add(copy)
   }

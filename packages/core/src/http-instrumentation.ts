@@ -1,7 +1,10 @@
 import dc from 'node:diagnostics_channel'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import { RequestRecord, contextState, requestContext, type RequestEnd } from './tracer.js'
+import { contextState, requestContext } from './request-context.js'
+import { RequestRecord, type RequestEnd } from './request-record.js'
+import type { RequestRecorder } from './request-recorder.js'
+import { kActiveRequest as kActive, kPipelinedRequests as kPipelined } from './symbols.js'
 
 const START = 'http.server.request.start'
 const FINISH = 'http.server.response.finish'
@@ -17,8 +20,6 @@ const FINISH = 'http.server.response.finish'
  * serving: after the connection's first request, one monomorphic store.
  * Requests pipelined behind one still in flight, the rare case, go to a WeakMap.
  */
-const kActive = Symbol.for('@agent/core.active-request')
-const kPipelined = Symbol.for('@agent/core.pipelined-requests')
 type SocketSlot = { [kActive]?: RequestRecord }
 const shared = globalThis as { [kPipelined]?: WeakMap<object, RequestRecord> }
 const pipelined = (shared[kPipelined] ??= new WeakMap<object, RequestRecord>())
@@ -56,19 +57,19 @@ function onResponseClose(this: ServerResponse): void {
   pipelined.delete(req)
 }
 
-export interface HttpInstrumentationHooks {
-  /** Paths not measured at all (health checks). */
-  ignored(path: string): boolean
-  onStart(record: RequestRecord, server: Server | undefined): void
-  onFinish(record: RequestRecord, res: ServerResponse, aborted: boolean): void
+/** Told of each request's start (implemented by `Agent`: a standing-by agent starts, a cluster worker watches the server). */
+export interface RequestStartObserver {
+  onRequestStart(server: Server | undefined): void
 }
 
 /**
  * Measures every request of every HTTP server in the process from Node's own
- * diagnostics channels: no monkeypatching, and per request one record and no
- * listener (the response's end comes from the 'finish' channel, a client that
- * went away from one 'close' listener per connection). The framework
- * integrations only add the route template and errors to the record.
+ * diagnostics channels: no monkeypatching, and per request one record. In the
+ * common case no listener either: the response's end comes from the 'finish'
+ * channel and a client that went away from one 'close' listener per
+ * connection; a pipelined request, and one nothing named by 'finish', gets a
+ * 'close' listener on its response. The framework integrations only name the
+ * request (request-naming.ts); its end goes to the `RequestRecorder`.
  */
 export class HttpInstrumentation implements RequestEnd {
   private enabled = false
@@ -85,7 +86,7 @@ export class HttpInstrumentation implements RequestEnd {
     // Another copy of the agent in this process may have taken it already.
     if (recordOf(request) !== undefined) return
     const url = request.url ?? '/'
-    if (this.hooks.ignored(url)) return
+    if (this.recorder.ignores(url)) return
     const record = new RequestRecord(request.method ?? 'GET', url)
     record.req = request
     record.res = response
@@ -102,7 +103,7 @@ export class HttpInstrumentation implements RequestEnd {
     }
     // The store set here is the one the request handler runs in.
     if (contextState.wanted) requestContext.enterWith(record)
-    this.hooks.onStart(record, server)
+    this.starts.onRequestStart(server)
   }
 
   private readonly onResponseFinish = (message: unknown) => {
@@ -118,12 +119,12 @@ export class HttpInstrumentation implements RequestEnd {
     else record.owner?.end(record, false)
   }
 
-  constructor(private readonly hooks: HttpInstrumentationHooks) {}
+  constructor(private readonly recorder: Pick<RequestRecorder, 'ignores' | 'finish'>, private readonly starts: RequestStartObserver) {}
 
   end(record: RequestRecord, aborted: boolean): void {
     try {
       // A request that ends after the agent stopped is not counted.
-      if (this.enabled) this.hooks.onFinish(record, record.res as ServerResponse, aborted)
+      if (this.enabled) this.recorder.finish(record, record.res as ServerResponse, aborted)
     } catch {
       // a measurement lost, never the app's response
     }

@@ -20,7 +20,6 @@ export type AgentMessage =
       resource: KeyValue[]
       interval: IntervalSnapshot
       runtime: RuntimeSnapshot
-      requests: number
       final: boolean
     }
 

@@ -1,4 +1,4 @@
-import { messages, type MessageCode } from './errors.js'
+import { messages, type MessageCode } from './messages.js'
 
 export const LOG_LEVELS = ['silent', 'error', 'warn', 'info', 'debug'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]

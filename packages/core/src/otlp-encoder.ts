@@ -4,7 +4,9 @@ import type { DropCounts } from './exporter.js'
 import { HISTOGRAM_SCALE } from './histogram.js'
 import type { ProcessIdentity } from './process-identity.js'
 import type { RuntimeSnapshot } from './runtime-metrics.js'
-import { newTraceIds, type TraceRecord } from './tracer.js'
+import { newTraceIds, type TraceRecord } from './slow-traces.js'
+import type { FrameworkInfo } from './framework-info.js'
+import { performance } from 'node:perf_hooks'
 import { AGENT_VERSION } from './version.js'
 
 /**
@@ -33,7 +35,7 @@ const nanos = (ms: number) => (BigInt(Math.round(ms * 1000)) * 1000n).toString()
 export interface ResourceInfo {
   serviceName: string
   identity: ProcessIdentity
-  framework?: { name: string; version: string }
+  framework?: FrameworkInfo
 }
 
 export function resourceAttributes(info: ResourceInfo): KeyValue[] {
@@ -126,6 +128,7 @@ function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | und
       gauge('nodejs.eventloop.delay.max', 'ms', end, d.max),
       gauge('nodejs.eventloop.utilization', '1', end, runtime.eventLoopUtilization),
       gauge('v8js.memory.heap.used', 'By', end, runtime.heapUsedBytes),
+      // What V8 has reserved for the heap now (heapTotal): the convention's "pre-allocated" size, not --max-old-space-size.
       gauge('v8js.memory.heap.limit', 'By', end, runtime.heapTotalBytes),
       gauge('process.memory.usage', 'By', end, runtime.rssBytes),
       gauge('process.memory.external', 'By', end, runtime.externalBytes),
@@ -210,6 +213,25 @@ export function errorLogs(groups: ErrorGroup[]): LogInput[] {
       ...(g.context ? { 'agent.error.context': JSON.stringify(g.context) } : {}),
     },
   }))
+}
+
+/** The app-server-load report: this process started, with its role and framework. */
+export function processStartLog(identity: ProcessIdentity, framework: FrameworkInfo | undefined): LogInput {
+  return {
+    timeMs: identity.createdAtMs,
+    severity: 'info',
+    body: 'process started',
+    eventName: 'agent.process.start',
+    attributes: {
+      'process.pid': identity.pid,
+      'process.parent_pid': identity.ppid,
+      'host.name': identity.hostname,
+      'process.runtime.version': process.versions.node,
+      'agent.process.role': identity.role,
+      'agent.process.start_time_ms': Math.round(performance.timeOrigin),
+      ...(framework ? { 'agent.framework.name': framework.name, 'agent.framework.version': framework.version } : {}),
+    },
+  }
 }
 
 export function encodeLogs(resource: KeyValue[], logs: LogInput[]): string {

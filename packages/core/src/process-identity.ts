@@ -19,7 +19,8 @@ export interface ProcessIdentity {
   workerId?: string
   threadId?: number
   pm2?: boolean
-  startTime: number
+  /** When this identity was made: the agent's creation, not the process's start. */
+  createdAtMs: number
 }
 
 export function detectRole(env: NodeJS.ProcessEnv = process.env): ProcessRole {
@@ -38,7 +39,7 @@ export function newIdentity(env: NodeJS.ProcessEnv = process.env): ProcessIdenti
     pid: process.pid,
     ppid: process.ppid,
     hostname: hostname(),
-    startTime: Date.now(),
+    createdAtMs: Date.now(),
   }
   const parent = env[ENV_PARENT_INSTANCE]
   if (parent && (role === 'worker' || role === 'child')) identity.parentInstanceId = parent

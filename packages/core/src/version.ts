@@ -1,2 +1,2 @@
-/** Kept in step with package.json by the release script; tests check it. */
+/** The version of @agent/core, sent as telemetry.sdk.version; test/version.test.ts keeps it equal to package.json's. */
 export const AGENT_VERSION = '0.1.0'

@@ -5,8 +5,8 @@ import { once } from 'node:events'
 import { Agent } from '../src/agent.ts'
 import { GuardedFactory, defaultCreators, type ResourceCreators } from '../src/guards.ts'
 import { Logger } from '../src/logger.ts'
-import { runFixture, exitWithin } from './helpers/processes.ts'
-import { get } from './helpers/load.ts'
+import { runFixture, exitWithin } from './helpers/fixtures.ts'
+import { get } from '@agent/test-helpers/load.ts'
 
 const base = { name: 'test-app', key: 'k', endpoint: 'http://127.0.0.1:9', logLevel: 'info' as const, flushIntervalMs: 60_000 }
 
@@ -89,7 +89,7 @@ test('no error service when errors are off', () => {
     const agent = new Agent({ ...base, forceStart: true, errorsEnabled, logLevel: 'silent', creators: { ...defaultCreators, setInterval: (fn, ms) => (created++, setInterval(fn, ms)) } })
     agent.start()
     agent.stop()
-    return { created, errors: agent.errors }
+    return { created, errors: agent.recorder.errors }
   }
   const on = intervals(true)
   const off = intervals(false)
@@ -106,8 +106,8 @@ test('preconditions: the first unmet one is logged once, and the agent stays off
   ] as const) {
     const { lines, logWrite } = capture()
     const agent = new Agent({ ...base, ...options, logWrite })
-    agent.install()
-    agent.install()
+    agent.activate()
+    agent.activate()
     assert.equal(agent.state, 'idle')
     assert.equal(lines.length, 1, lines.join(''))
     assert.match(lines[0]!, reason)
@@ -117,7 +117,7 @@ test('preconditions: the first unmet one is logged once, and the agent stays off
 test('with no server at boot it stands by, then starts on the first request without delaying it', async () => {
   const { lines, logWrite } = capture()
   const agent = new Agent({ ...base, logWrite })
-  const verdict = agent.install()
+  const verdict = agent.activate()
   assert.equal(verdict.start, false)
   assert.equal(agent.state, 'standby')
   assert.match(lines.join(''), /standing by/)
@@ -130,7 +130,7 @@ test('with no server at boot it stands by, then starts on the first request with
   await new Promise((r) => setImmediate(r))
   assert.equal(agent.state, 'started')
   await get(`http://127.0.0.1:${port}/second`)
-  const snapshot = agent.aggregator.drain()
+  const snapshot = agent.recorder.aggregator.drain()
   assert.equal(snapshot.endpoints.reduce((n, e) => n + e.count, 0), 2, 'the first request is counted too')
   agent.stop()
   server.close()
@@ -141,8 +141,8 @@ test('install is idempotent and a listening server is detected', async () => {
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const agent = new Agent({ ...base, logLevel: 'silent' })
-  assert.equal(agent.install().start, true)
-  assert.equal(agent.install().start, false)
+  assert.equal(agent.activate().start, true)
+  assert.equal(agent.activate().start, false)
   assert.equal(agent.state, 'started')
   assert.equal(process.listenerCount('SIGTERM'), 1)
   agent.stop()

@@ -2,10 +2,10 @@
 // and shut down; the app's own IPC untouched.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { OtlpSink } from './helpers/otlp-sink.ts'
-import { exitWithin } from './helpers/processes.ts'
+import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
+import { exitWithin } from './helpers/fixtures.ts'
 import { clusterLoad, startCluster } from './helpers/cluster.ts'
-import { get } from './helpers/load.ts'
+import { get } from '@agent/test-helpers/load.ts'
 
 const agentEnv = (sink: OtlpSink) => ({ AGENT_KEY: 'k', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '1000', AGENT_LOG_LEVEL: 'warn', AGENT_SHUTDOWN_TIMEOUT_MS: '2000' })
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { runFixture, exitWithin } from './helpers/processes.ts'
-import { load } from './helpers/load.ts'
+import { runFixture, exitWithin } from './helpers/fixtures.ts'
+import { load } from '@agent/test-helpers/load.ts'
 
 const env = { AGENT_NAME: 'exit-test', AGENT_KEY: 'k', AGENT_ENDPOINT: 'http://127.0.0.1:9', AGENT_LOG_LEVEL: 'silent' }
 

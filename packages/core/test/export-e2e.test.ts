@@ -2,10 +2,10 @@
 // beyond the shutdown budget, and a graceful exit delivers every request.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { OtlpSink } from './helpers/otlp-sink.ts'
-import { freePort as closedPort } from './helpers/ports.ts'
-import { runFixture, exitWithin, type Run } from './helpers/processes.ts'
-import { load } from './helpers/load.ts'
+import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
+import { freePort as closedPort } from '@agent/test-helpers/ports.ts'
+import { runFixture, exitWithin, type Run } from './helpers/fixtures.ts'
+import { load } from '@agent/test-helpers/load.ts'
 
 
 async function serve(endpoint: string, requests: number, env: Record<string, string> = {}): Promise<Run> {

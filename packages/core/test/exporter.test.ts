@@ -2,9 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Exporter, type ExporterOptions } from '../src/exporter.ts'
 import { Logger } from '../src/logger.ts'
-import { OtlpSink } from './helpers/otlp-sink.ts'
-import { freePort as closedPort } from './helpers/ports.ts'
-import { selfSigned } from './helpers/tls.ts'
+import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
+import { freePort as closedPort } from '@agent/test-helpers/ports.ts'
+import { selfSigned } from '@agent/test-helpers/tls.ts'
 
 const payload = (n: number, requests = 1) => ({ signal: 'metrics' as const, body: Buffer.from(JSON.stringify({ resourceMetrics: [], n })), requests })
 
@@ -19,7 +19,7 @@ test('delivers to a working collector, with the key header and gzip above the th
   const sink = await OtlpSink.start()
   const { exp } = exporter(sink.url, { compressMinBytes: 10 })
   exp.enqueue(payload(1))
-  assert.equal(await exp.drain(Date.now() + 5000), true)
+  assert.equal(await exp.deliverUntil(Date.now() + 5000), true)
   assert.equal(sink.received.length, 1)
   assert.equal(sink.received[0]!.headers['x-agent-key'], 'secret-key')
   assert.equal(sink.received[0]!.headers['content-encoding'], 'gzip')
@@ -32,10 +32,9 @@ test('a collector that never answers: the drain gives up at its deadline and abo
   const { exp, lines } = exporter(sink.url, { exportTimeoutMs: 60_000 })
   exp.enqueue(payload(1))
   const started = Date.now()
-  assert.equal(await exp.drain(started + 300), false)
+  assert.equal(await exp.deliverUntil(started + 300), false)
   const took = Date.now() - started
   assert.ok(took < 1000, `drain took ${took} ms`)
-  exp.destroy()
   await sink.close()
   assert.ok(lines.length <= 1)
 })
@@ -48,7 +47,6 @@ test('total timeout: no request outlives exportTimeoutMs', async () => {
   const deadline = Date.now() + 3000
   while (!lines.some((l) => l.includes('AGENT_EXPORT_FAILED')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
   assert.match(lines.join(''), /no complete response within 200 ms/)
-  exp.destroy()
   await sink.close()
 })
 
@@ -62,7 +60,7 @@ test('a refused port: retried with backoff, logged once per streak, recovery log
   assert.equal(failures.length, 1, lines.join(''))
   assert.match(failures[0]!, /ECONNREFUSED.*Nothing listens there/)
   const sink = await OtlpSink.start({ port })
-  assert.equal(await exp.drain(Date.now() + 5000), true)
+  assert.equal(await exp.deliverUntil(Date.now() + 5000), true)
   assert.deepEqual(sink.received.map((r) => r.body.n), [0, 1, 2], 'in order, none lost')
   assert.match(lines.join(''), /works again/)
   await sink.close()
@@ -90,13 +88,13 @@ test('500 and 503 are retried; 400 is dropped, counted and not retried', async (
   exp.enqueue(payload(1, 10))
   await new Promise((r) => setTimeout(r, 100))
   sink.mode = 'ok'
-  assert.equal(await exp.drain(Date.now() + 5000), true)
+  assert.equal(await exp.deliverUntil(Date.now() + 5000), true)
   assert.equal(sink.received.length, 1)
   sink.mode = 'status'
   sink.status = 400
   exp.enqueue(payload(2, 5))
   exp.enqueue(payload(3, 5))
-  assert.equal(await exp.drain(Date.now() + 5000), true)
+  assert.equal(await exp.deliverUntil(Date.now() + 5000), true)
   assert.equal(exp.stats.rejected, 2)
   assert.deepEqual(exp.stats.dropped, { payloads: 2, requests: 10 })
   assert.equal(lines.filter((l) => l.includes('AGENT_EXPORT_REJECTED')).length, 1)
@@ -110,7 +108,7 @@ test('garbage answers are treated as a failure and retried, never crash', async 
   await new Promise((r) => setTimeout(r, 300))
   assert.match(lines.join(''), /AGENT_EXPORT_FAILED/)
   sink.mode = 'ok'
-  assert.equal(await exp.drain(Date.now() + 5000), true)
+  assert.equal(await exp.deliverUntil(Date.now() + 5000), true)
   assert.equal(sink.received.length, 1)
   await sink.close()
 })
@@ -123,14 +121,12 @@ test('bounded queue: the oldest payloads are dropped and counted, the drops logg
   assert.equal(exp.stats.dropped.payloads, 7)
   assert.equal(exp.stats.dropped.requests, 14)
   assert.equal(lines.filter((l) => l.includes('AGENT_QUEUE_DROPPED')).length, 1)
-  exp.destroy()
 })
 
 test('the byte bound holds too', () => {
   const { exp } = exporter('http://127.0.0.1:9', { maxQueue: 1000, maxQueueBytes: 2048 })
   for (let i = 0; i < 50; i++) exp.enqueue({ signal: 'logs', body: Buffer.alloc(500, 32), requests: 0 })
   assert.ok(exp.stats.queuedBytes <= 2048)
-  exp.destroy()
 })
 
 test('https: a self-signed certificate is refused and reported; trusted with caFile', async () => {
@@ -138,13 +134,12 @@ test('https: a self-signed certificate is refused and reported; trusted with caF
   const sink = await OtlpSink.start({ tls })
   const untrusted = exporter(sink.url)
   untrusted.exp.enqueue(payload(1))
-  assert.equal(await untrusted.exp.drain(Date.now() + 700), false)
-  untrusted.exp.destroy()
+  assert.equal(await untrusted.exp.deliverUntil(Date.now() + 700), false)
   assert.equal(sink.received.length, 0, 'never sent to an unverified server')
   assert.match(untrusted.lines.join(''), /AGENT_TLS: .*SELF_SIGNED.*set "caFile"/)
   const trusted = exporter(sink.url, { ca: Buffer.from(tls.cert) })
   trusted.exp.enqueue(payload(2))
-  assert.equal(await trusted.exp.drain(Date.now() + 5000), true)
+  assert.equal(await trusted.exp.deliverUntil(Date.now() + 5000), true)
   assert.equal(sink.received.length, 1)
   await sink.close()
 })

@@ -2,9 +2,9 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { OtlpSink } from './helpers/otlp-sink.ts'
-import { FIXTURES, runFixture, exitWithin } from './helpers/processes.ts'
-import { get } from './helpers/load.ts'
+import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
+import { FIXTURES, runFixture, exitWithin } from './helpers/fixtures.ts'
+import { get } from '@agent/test-helpers/load.ts'
 
 const cwd = join(FIXTURES, '..', '..')
 

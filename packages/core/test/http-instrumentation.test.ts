@@ -4,7 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http'
 import net from 'node:net'
 import { once } from 'node:events'
 import { HttpInstrumentation, recordOf } from '../src/http-instrumentation.ts'
-import type { RequestRecord } from '../src/tracer.ts'
+import type { RequestRecord } from '../src/request-record.ts'
 
 interface Finished { url: string; aborted: boolean; record: RequestRecord }
 
@@ -12,11 +12,10 @@ interface Finished { url: string; aborted: boolean; record: RequestRecord }
 async function measured(handle: (req: IncomingMessage, res: ServerResponse) => void) {
   const finished: Finished[] = []
   const seen = new Map<string, RequestRecord | undefined>()
-  const instrumentation = new HttpInstrumentation({
-    ignored: () => false,
-    onStart: () => {},
-    onFinish: (record, _res, aborted) => finished.push({ url: record.url, aborted, record }),
-  })
+  const instrumentation = new HttpInstrumentation(
+    { ignores: () => false, finish: (record, _res, aborted) => void finished.push({ url: record.url, aborted, record }) },
+    { onRequestStart: () => {} },
+  )
   instrumentation.enable()
   const server = http.createServer((req, res) => {
     seen.set(req.url!, recordOf(req))
@@ -140,11 +139,10 @@ test('an agent failure inside the request path never reaches the app', async () 
   const uncaught: unknown[] = []
   const onUncaught = (err: unknown) => uncaught.push(err)
   process.on('uncaughtException', onUncaught)
-  const instrumentation = new HttpInstrumentation({
-    ignored: () => false,
-    onStart: () => { throw new Error('agent bug at start') },
-    onFinish: () => { throw new Error('agent bug at finish') },
-  })
+  const instrumentation = new HttpInstrumentation(
+    { ignores: () => false, finish: () => { throw new Error('agent bug at finish') } },
+    { onRequestStart: () => { throw new Error('agent bug at start') } },
+  )
   instrumentation.enable()
   const server = http.createServer((_req, res) => res.end('ok'))
   server.listen(0, '127.0.0.1')

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict'
 import http from 'node:http'
 import { once } from 'node:events'
 import { Agent } from '../src/agent.ts'
-import { OtlpSink } from './helpers/otlp-sink.ts'
-import { get } from './helpers/load.ts'
+import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
+import { get } from '@agent/test-helpers/load.ts'
 
 const OUTAGE_MS = Number(process.env.AGENT_TEST_OUTAGE_MS ?? 30_000)
 

@@ -8,9 +8,9 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { OtlpSink } from './helpers/otlp-sink.ts'
-import { freePort } from './helpers/ports.ts'
-import { FIXTURES } from './helpers/processes.ts'
+import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
+import { freePort } from '@agent/test-helpers/ports.ts'
+import { FIXTURES } from './helpers/fixtures.ts'
 import { clusterLoad } from './helpers/cluster.ts'
 
 const run = promisify(execFile)

@@ -1,4 +1,4 @@
-import { install, getAgent, type AgentOptions, frameworkInfo } from '@agent/core'
+import { install, getAgent, type AgentOptions, frameworkInfo } from '@agent/core/internal'
 import { instrumentApp, type ExpressApp } from './instrument-express.js'
 
 export { instrumentApp }

@@ -1,5 +1,5 @@
-import { getAgent, normalizePath, recordOf } from '@agent/core'
-import { joinRoute, routePathName } from './route-name.js'
+import { joinRoute, nameRequest, noteError as noteRequestError, routePathName } from '@agent/core/internal'
+import { kApp, kLayer, kRoute, kRouterDone } from './symbols.js'
 
 // Express is imported as types only: the app's own copy is instrumented.
 interface ExpressRouter {
@@ -14,17 +14,12 @@ export interface ExpressApp {
   lazyrouter?: () => void
 }
 
-const kApp = Symbol.for('@agent/express.app')
-const kRouterDone = Symbol.for('@agent/express.router')
-const kRoute = Symbol.for('@agent/express.route')
-const kLayer = Symbol.for('@agent/express.layer')
-
 type Req = { baseUrl?: string; params?: Record<string, unknown>; route?: { path?: unknown }; app?: ExpressApp }
 
 function noteError(req: object, err: unknown): void {
   // 'route' and 'router' are Express routing signals, not errors.
   if (err === undefined || err === null || err === 'route' || err === 'router') return
-  getAgent()?.noteError(req, err)
+  noteRequestError(req, err)
 }
 
 /**
@@ -41,9 +36,8 @@ function instrumentRoute(router: ExpressRouter): boolean {
   if (typeof dispatch !== 'function') return false
   Object.defineProperty(Route.prototype, kRoute, { value: true })
   const agentDispatch = (Route.prototype.dispatch = function agentDispatch(this: { path?: unknown }, req: Req, res: unknown, done: unknown) {
-    const record = recordOf(req)
     // Only the template: req.params is read off the URL and the template at the end, if ever needed.
-    if (record !== undefined) record.route = joinRoute(req.baseUrl ?? '', routePathName(this.path), normalizePath)
+    nameRequest(req, joinRoute(req.baseUrl ?? '', routePathName(this.path)))
     return dispatch.call(this, req, res, done)
   })
   rebindRoutes(router, agentDispatch, `bound ${dispatch.name}`, 0)
@@ -141,5 +135,5 @@ export function instrumentApp(app: ExpressApp | undefined): boolean {
 export function routeFromRequest(req: Req): string | undefined {
   const route = req.route
   if (!route) return undefined
-  return joinRoute(req.baseUrl ?? '', routePathName(route.path), normalizePath)
+  return joinRoute(req.baseUrl ?? '', routePathName(route.path))
 }

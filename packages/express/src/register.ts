@@ -1,10 +1,11 @@
 // `node --import @agent/express/register app.mjs` (or --require for CommonJS):
 // installs the agent before the app loads and instruments every Express app
 // that serves a request, with no change to the app's code.
-import { install, frameworkInfo } from '@agent/core'
+import { install, frameworkInfo } from '@agent/core/internal'
 import { instrumentApp, routeFromRequest, type ExpressApp } from './instrument-express.js'
 
-const kRegistered = Symbol.for('@agent/express.register')
+import { kRegistered } from './symbols.js'
+
 const g = globalThis as Record<symbol, unknown>
 
 /**

@@ -2,8 +2,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { assertOutcome, exercise, send } from '../../core/test/helpers/framework-suite.ts'
-import { get } from '../../core/test/helpers/load.ts'
+import { assertOutcome, exercise, send } from '@agent/test-helpers/framework-suite.ts'
+import { get } from '@agent/test-helpers/load.ts'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const fixture = (f: string) => join(here, 'fixtures', f)

@@ -1,9 +1,9 @@
-import { getAgent, install, recordOf, type AgentOptions, frameworkInfo } from '@agent/core'
+import { frameworkInfo, install, nameRequest, noteError, type AgentOptions } from '@agent/core/internal'
 import fp from 'fastify-plugin'
 // Fastify is imported as types only: the app's own copy is instrumented.
 import type { FastifyInstance, FastifyPluginCallback, onRequestHookHandler, RouteOptions } from 'fastify'
 
-const kInstrumented = Symbol.for('@agent/fastify.instance')
+import { kInstrumented } from './symbols.js'
 
 function asArray<T>(value: T | T[] | undefined): T[] {
   return value === undefined ? [] : Array.isArray(value) ? value : [value]
@@ -16,11 +16,7 @@ function asArray<T>(value: T | T[] | undefined): T[] {
  */
 function routeHook(url: string): onRequestHookHandler {
   return function agentRoute(request, _reply, done) {
-    const record = recordOf(request.raw)
-    if (record !== undefined) {
-      record.route = url
-      record.params = request.params as Record<string, unknown>
-    }
+    nameRequest(request.raw, url, request.params as Record<string, unknown>)
     done()
   }
 }
@@ -49,19 +45,14 @@ export function instrumentInstance<T>(app: T, options: AgentOptions, routesBefor
     })
     // Errors thrown sync or async in handlers and hooks, before the app's error handler runs.
     instance.addHook('onError', function agentOnError(request, _reply, error, next) {
-      getAgent()?.noteError(request.raw, error)
+      noteError(request.raw, error)
       next()
     })
-    // Routes the app added before the hooks existed: read their template once they answered.
+    // Routes the app added before the hooks existed: read their template once they answered
+    // (for the others it is the name their route hook gave already).
     if (routesBefore) instance.addHook('onResponse', function agentOnResponse(request, _reply, next) {
-      const record = recordOf(request.raw)
-      if (record !== undefined && record.route === undefined) {
-        const url = request.routeOptions?.url
-        if (url) {
-          record.route = url
-          record.params = request.params as Record<string, unknown>
-        }
-      }
+      const url = request.routeOptions?.url
+      if (url) nameRequest(request.raw, url, request.params as Record<string, unknown>)
       next()
     })
   } catch {

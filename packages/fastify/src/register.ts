@@ -2,10 +2,11 @@
 // agent before the app loads and instruments every Fastify instance the app
 // creates, from Fastify's own 'fastify.initialization' channel.
 import dc from 'node:diagnostics_channel'
-import { install, frameworkInfo } from '@agent/core'
+import { install, frameworkInfo } from '@agent/core/internal'
 import { instrumentInstance } from './agent-plugin.js'
 
-const kRegistered = Symbol.for('@agent/fastify.register')
+import { kRegistered } from './symbols.js'
+
 const g = globalThis as Record<symbol, unknown>
 
 if (!g[kRegistered]) {

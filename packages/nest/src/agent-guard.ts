@@ -1,6 +1,6 @@
 import type { CanActivate, ExecutionContext } from '@nestjs/common'
 import { hookNestExceptions } from './exceptions-hook.js'
-import { nameRequest } from './request-naming.js'
+import { nameNestRequest } from './request-naming.js'
 
 /**
  * A global guard that always lets the request through: it only names it.
@@ -11,7 +11,7 @@ export class AgentGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     try {
       hookNestExceptions()
-      nameRequest(context)
+      nameNestRequest(context)
     } catch {
       // never into the app
     }

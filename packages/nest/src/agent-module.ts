@@ -1,4 +1,4 @@
-import { frameworkInfo, install, type AgentOptions } from '@agent/core'
+import { frameworkInfo, install, type AgentOptions } from '@agent/core/internal'
 import type { DynamicModule } from '@nestjs/common'
 import { AgentGuard } from './agent-guard.js'
 import { hookNestExceptions } from './exceptions-hook.js'

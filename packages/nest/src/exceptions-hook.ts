@@ -1,8 +1,8 @@
-import { getAgent } from '@agent/core'
+import { noteError } from '@agent/core/internal'
 import { createRequire } from 'node:module'
 import { rawRequest, type HttpRequest } from './request-naming.js'
 
-const kHooked = Symbol.for('@agent/nest.exceptions-handler')
+import { kHooked } from './symbols.js'
 const HANDLER_MODULE = /[\\/]@nestjs[\\/]core[\\/]exceptions[\\/]exceptions-handler\.js$/
 let hooked = false
 
@@ -31,7 +31,7 @@ export function hookNestExceptions(): void {
       proto.next = function agentExceptionsNext(this: unknown, exception: unknown, host: { getArgByIndex(i: number): unknown }) {
         try {
           const req = host.getArgByIndex(0) as HttpRequest | undefined
-          if (req && !isClientException(exception)) getAgent()?.noteError(rawRequest(req), exception)
+          if (req && !isClientException(exception)) noteError(rawRequest(req), exception)
         } catch {
           // never into the app
         }

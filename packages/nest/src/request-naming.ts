@@ -1,4 +1,4 @@
-import { normalizePath, recordOf } from '@agent/core'
+import { joinRoute, nameHandler, nameRequest } from '@agent/core/internal'
 import { instrumentApp } from '@agent/express'
 import type { ExecutionContext } from '@nestjs/common'
 
@@ -35,19 +35,20 @@ function handlerName(context: ExecutionContext): string {
  * found by identity, and the Express app is instrumented on its first request
  * so that the template comes from Express's routing from then on.
  */
-export function nameRequest(context: ExecutionContext): void {
+export function nameNestRequest(context: ExecutionContext): void {
   if (context.getType() !== 'http') return
   const req = context.switchToHttp().getRequest<HttpRequest>()
-  let record = recordOf(req)
-  const onExpress = record !== undefined
-  if (record === undefined) {
-    const raw = req.raw
-    if (raw !== undefined) record = recordOf(raw)
+  const name = handlerName(context)
+  // On platform-express the request is the measured IncomingMessage itself; on platform-fastify it is `raw`.
+  let measured: object = req
+  let found = nameHandler(req, name)
+  const onExpress = found !== 'unmeasured'
+  if (!onExpress && req.raw !== undefined) {
+    measured = req.raw
+    found = nameHandler(measured, name)
   }
-  if (record === undefined) return
-  record.name = handlerName(context)
-  if (record.route !== undefined) return
+  if (found !== 'unnamed') return
   if (onExpress) instrumentApp(req.app as Parameters<typeof instrumentApp>[0])
-  const template = req.routeOptions?.url ?? (typeof req.route?.path === 'string' ? (req.baseUrl ? normalizePath(req.baseUrl) : '') + req.route.path : undefined)
-  if (template !== undefined) record.route = template
+  const template = req.routeOptions?.url ?? (typeof req.route?.path === 'string' ? joinRoute(req.baseUrl ?? '', req.route.path) : undefined)
+  if (template !== undefined) nameRequest(measured, template)
 }

@@ -1,6 +1,6 @@
 import http from 'node:http'
 import { join } from 'node:path'
-import { runFixture, FIXTURES, type Run } from './processes.ts'
+import { runFixture, FIXTURES, type Run } from './fixtures.ts'
 
 export interface PrimaryEvent { event: string; pid?: number; port?: number; code?: number; signal?: string; messages?: unknown[] }
 

@@ -1,8 +1,5 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { fileURLToPath } from 'node:url'
-import { dirname, join } from 'node:path'
-
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures')
+import { isAbsolute } from 'node:path'
 
 export interface Run {
   child: ChildProcess
@@ -15,9 +12,9 @@ export interface Run {
   kill(signal?: NodeJS.Signals): void
 }
 
-/** Runs a TypeScript fixture in a real Node process (tsx loads the sources). */
-export function runFixture(file: string, env: Record<string, string> = {}, options: SpawnOptions & { execArgv?: string[] } = {}): Run {
-  const path = file.startsWith('/') ? file : join(FIXTURES, file)
+/** Runs a fixture (an absolute path) in a real Node process; by default tsx loads TypeScript sources. */
+export function runFixture(path: string, env: Record<string, string> = {}, options: SpawnOptions & { execArgv?: string[] } = {}): Run {
+  if (!isAbsolute(path)) throw new Error(`runFixture needs an absolute path, got ${path}`)
   const child = spawn(process.execPath, [...(options.execArgv ?? ['--import', 'tsx']), path], {
     env: { ...process.env, AGENT_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

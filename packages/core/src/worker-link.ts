@@ -1,11 +1,14 @@
 import type { Server } from 'node:http'
 import { AGENT_CMD, isAgentMessage, type AgentMessage } from './ipc-messages.js'
+import type { Logger } from './logger.js'
+import { kServerWatched } from './symbols.js'
 
-export interface WorkerLinkHooks {
-  instanceId(): string
-  /** Takes the agent's interval and sends it (see Agent.takeInterval). */
-  takeInterval(): Omit<Extract<AgentMessage, { type: 'interval' }>, 'cmd' | 'type' | 'final'>
-  onLinked(): void
+/** An interval as a worker hands it over. */
+export type WorkerInterval = Omit<Extract<AgentMessage, { type: 'interval' }>, 'cmd' | 'type' | 'final'>
+
+/** Asked to hand its interval on when the primary wants the last one (implemented by `Agent`). */
+export interface IntervalOwner {
+  handOnInterval(final: boolean): void
 }
 
 /**
@@ -15,37 +18,37 @@ export interface WorkerLinkHooks {
  * exports directly.
  */
 export class WorkerLink {
-  linked = false
+  private linked = false
   private readonly onInternal = (message: unknown) => {
     if (!isAgentMessage(message)) return
-    if (message.type === 'ack' && message.instanceId === this.hooks.instanceId()) {
+    if (message.type === 'ack' && message.instanceId === this.instanceId) {
       this.linked = true
-      this.hooks.onLinked()
-    } else if (message.type === 'flush') {
-      this.handOver(true)
+      this.logger.debug('cluster primary runs an agent: intervals go to it')
+    } else if (message.type === 'flush' && this.usable) {
+      this.owner.handOnInterval(true)
     }
   }
 
-  constructor(private readonly hooks: WorkerLinkHooks) {}
+  constructor(private readonly instanceId: string, private readonly owner: IntervalOwner, private readonly logger: Logger) {}
 
   start(): void {
     if (typeof process.send !== 'function') return
     process.on('internalMessage', this.onInternal)
-    this.post({ cmd: AGENT_CMD, type: 'hello', instanceId: this.hooks.instanceId() })
+    void this.post({ cmd: AGENT_CMD, type: 'hello', instanceId: this.instanceId })
   }
 
   stop(): void {
     process.removeListener('internalMessage', this.onInternal)
   }
 
+  /** Linked to a primary's agent, and the channel to it is open. */
   get usable(): boolean {
     return this.linked && process.connected === true
   }
 
-  /** Sends the interval to the primary; resolves once written. False if it could not be. */
-  handOver(final: boolean): Promise<boolean> {
+  /** Sends the interval to the primary; resolves once written, false if it could not be. */
+  handOver(final: boolean, data: WorkerInterval): Promise<boolean> {
     if (!this.usable) return Promise.resolve(false)
-    const data = this.hooks.takeInterval()
     return this.post({ cmd: AGENT_CMD, type: 'interval', final, ...data })
   }
 
@@ -64,13 +67,11 @@ export class WorkerLink {
    * the last server's 'close' is the last moment to hand over.
    */
   watchServer(server: Server): void {
-    const s = server as Server & { [kWatched]?: boolean }
-    if (s[kWatched]) return
-    s[kWatched] = true
+    const s = server as Server & { [kServerWatched]?: boolean }
+    if (s[kServerWatched]) return
+    s[kServerWatched] = true
     server.once('close', () => {
-      if (this.linked) void this.handOver(true)
+      if (this.usable) this.owner.handOnInterval(true)
     })
   }
 }
-
-const kWatched = Symbol('@agent/core.worker-server-watched')

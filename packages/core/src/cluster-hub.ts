@@ -12,7 +12,6 @@ interface WorkerState {
   resource?: KeyValue[]
   aggregator: Aggregator
   runtime?: RuntimeSnapshot
-  requests: number
   /** It handed over its last interval (graceful exit). */
   final: boolean
   exited: boolean
@@ -32,15 +31,15 @@ export interface WorkerInterval {
  */
 export class ClusterHub {
   private readonly workers = new Map<number, WorkerState>()
-  /** Workers that died without handing over their last interval, not yet exported. */
-  lostIntervals = 0
+  /** Workers that died without handing over their last interval, not yet taken by `drain`. */
+  private lostIntervals = 0
 
   constructor(private readonly logger: Logger, private readonly maxEndpoints: number) {}
 
   register(worker: Worker): void {
     const pid = worker.process.pid
     if (pid === undefined || this.workers.has(worker.id)) return
-    const state: WorkerState = { worker, pid, aggregator: new Aggregator(this.maxEndpoints), requests: 0, final: false, exited: false, waiters: [] }
+    const state: WorkerState = { worker, pid, aggregator: new Aggregator(this.maxEndpoints), final: false, exited: false, waiters: [] }
     this.workers.set(worker.id, state)
     worker.process.on('internalMessage', (message: unknown) => {
       if (isAgentMessage(message)) this.onMessage(state, message)
@@ -49,7 +48,7 @@ export class ClusterHub {
       state.exited = true
       if (!state.final && state.instanceId) {
         this.lostIntervals++
-        this.logger.warn(`cluster worker ${worker.id} (pid ${pid}) exited (${signal ?? `code ${code}`}) without handing over its current interval; the requests it served since its last report are lost.`)
+        this.logger.report('warn', 'AGENT_WORKER_LOST', worker.id, pid, signal ?? `code ${code}`)
       }
       for (const w of state.waiters.splice(0)) w()
     })
@@ -66,7 +65,6 @@ export class ClusterHub {
     state.resource = message.resource
     state.runtime = message.runtime
     state.aggregator.merge(message.interval)
-    state.requests += message.requests
     if (message.final) {
       state.final = true
       for (const w of state.waiters.splice(0)) w()
@@ -81,21 +79,20 @@ export class ClusterHub {
     }
   }
 
-  /** Every worker's merged intervals since the last call, and their request count. */
-  drain(): { processes: WorkerInterval[]; requests: number } {
+  /** Takes every worker's merged intervals since the last call, and how many intervals were lost meanwhile. */
+  drain(): { processes: WorkerInterval[]; lostIntervals: number } {
     const processes: WorkerInterval[] = []
-    let requests = 0
+    const lostIntervals = this.lostIntervals
+    this.lostIntervals = 0
     for (const [id, state] of this.workers) {
       if (state.resource) {
         const interval = state.aggregator.drain()
         if (interval.endpoints.length > 0 || state.runtime) processes.push({ resource: state.resource, interval, ...(state.runtime ? { runtime: state.runtime } : {}) })
         state.runtime = undefined
       }
-      requests += state.requests
-      state.requests = 0
       if (state.exited) this.workers.delete(id)
     }
-    return { processes, requests }
+    return { processes, lostIntervals }
   }
 
   /**

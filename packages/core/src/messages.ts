@@ -1,5 +1,6 @@
 // One registry of every message the agent can log about a problem. Each entry
-// names the cause and the fix; codes are stable so users can search for them.
+// names the cause and the fix; codes are stable so users can search for them,
+// and each is listed in the README (a test checks it).
 export const messages = {
   AGENT_CONFIG_VALUE: (key: string, value: string, source: string, expected: string, using: string) =>
     `config key "${key}" from ${source} has value ${value}; expected ${expected}. "${key}" stays ${using}; fix the value there.`,
@@ -25,6 +26,10 @@ export const messages = {
     `export queue full (${limit}): dropped ${count} oldest payload(s) so memory stays bounded. Further drops are counted and reported with the next successful export.`,
   AGENT_SHUTDOWN_TIMEOUT: (ms: number, pending: number) =>
     `final flush did not finish within shutdownTimeoutMs (${ms} ms); ${pending} payload(s) were not delivered. Raise shutdownTimeoutMs or check the collector.`,
+  AGENT_WORKER_LOST: (workerId: number, pid: number, how: string) =>
+    `cluster worker ${workerId} (pid ${pid}) exited (${how}) without handing over its current interval; the requests it served since its last report are lost. A graceful stop (disconnect, SIGTERM) hands it over.`,
+  AGENT_INSTALL_FAILED: (reason: string) =>
+    `install failed (${reason}); the app runs on without monitoring. This is a bug of the agent: please report it with this line.`,
   AGENT_TLS: (url: string, reason: string) =>
     `TLS to ${url} failed: ${reason}. The certificate is not trusted; set "caFile" to the CA that signed the collector's certificate. Certificates are never left unverified.`,
 } as const

@@ -1,0 +1,68 @@
+import { dirname } from 'node:path'
+import { Agent, type AgentOptions } from './agent.js'
+import type { FrameworkInfo } from './framework-info.js'
+import { globalState } from './global-state.js'
+import { describeError } from './guards.js'
+import { ENV_INHERITED_OPTIONS } from './fork-hook.js'
+import { messages } from './messages.js'
+import type { RouteResolver } from './request-recorder.js'
+
+export interface InstallOptions extends AgentOptions {
+  framework?: FrameworkInfo
+  /**
+   * Whether the framework is loaded now (an app was created), which counts as
+   * a server detected. A preload (`register`) knows only that it will be, so
+   * the agent stands by for the first request instead.
+   */
+  frameworkLoaded?: boolean
+  /** Names a request the integration could not name while it ran (its app was instrumented late). */
+  routeResolver?: RouteResolver
+}
+
+/** The process's agent, if one was created (by any copy of this package). */
+export function getAgent(): Agent | undefined {
+  return globalState().agent
+}
+
+/**
+ * Creates the process's agent on first call (later calls return the same one,
+ * whichever copy of the package makes them) and activates it: it starts,
+ * stands by for the first request, or logs once why not. Never throws.
+ */
+export function install(options: InstallOptions = {}): Agent | undefined {
+  try {
+    const state = globalState()
+    if (state.copies.size > 1 && !state.duplicateWarned && state.agent) {
+      state.duplicateWarned = true
+      const other = [...state.copies].find((c) => c !== state.owner)!
+      // The ESM and CJS builds of one install are the dual-package case, not a second install.
+      const sameInstall = dirname(other) === dirname(state.owner)
+      state.agent.logger.report(sameInstall ? 'debug' : 'info', 'AGENT_DUPLICATE_COPY', state.owner, other)
+    }
+    const { framework, frameworkLoaded = true, routeResolver, ...rest } = options
+    const agent = (state.agent ??= new Agent(rest))
+    if (framework && !agent.framework) agent.framework = framework
+    if (routeResolver) agent.recorder.addRouteResolver(routeResolver)
+    agent.activate(framework && frameworkLoaded ? framework.name : undefined)
+    return agent
+  } catch (err) {
+    try {
+      process.stderr.write(`[agent] error: AGENT_INSTALL_FAILED: ${messages.AGENT_INSTALL_FAILED(describeError(err))}\n`)
+    } catch {}
+    return undefined
+  }
+}
+
+/**
+ * The preload's entry: a child forked by a monitored parent that got the
+ * agent in code installs it with the parent's code options.
+ */
+export function installInherited(env: NodeJS.ProcessEnv = process.env): Agent | undefined {
+  let options: AgentOptions = {}
+  try {
+    options = JSON.parse(env[ENV_INHERITED_OPTIONS] ?? '{}') as AgentOptions
+  } catch {
+    // a malformed value: the child runs on its own configuration
+  }
+  return install(options)
+}

@@ -1,0 +1,15 @@
+// For @agent's own packages (the framework integrations, the collector, the
+// benchmark): not a public API, and it may change in any release.
+export * from './index.js'
+export { frameworkInfo } from './framework-info.js'
+export { nameRequest, nameHandler, noteError } from './request-naming.js'
+export { joinRoute, routePathName } from './route-template.js'
+export { normalizePath } from './endpoint-normalizer.js'
+export { UNMATCHED_ROUTE, type RouteResolver } from './request-recorder.js'
+export { Aggregator, OVERFLOW_ROUTE, type IntervalSnapshot, type EndpointSnapshot } from './aggregator.js'
+export { LatencyHistogram, HISTOGRAM_SCALE, type HistogramData } from './histogram.js'
+export { RequestRecord } from './request-record.js'
+export { encodeMetrics, encodeTraces, encodeLogs, resourceAttributes, type KeyValue } from './otlp-encoder.js'
+export { newIdentity, type ProcessIdentity, type ProcessRole } from './process-identity.js'
+export { messages, type MessageCode } from './messages.js'
+export { CONFIG_SPEC, CONFIG_KEYS, envName } from './config.js'

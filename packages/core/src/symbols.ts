@@ -1,0 +1,21 @@
+// Every process-wide key of @agent/core, in one place. Registered symbols
+// (`Symbol.for`), so every copy of the package loaded in a process (the ESM
+// and CJS builds, two installed versions) finds the same slot. Each key's
+// owner is named beside it.
+
+/** globalThis: the agent and the copies loaded (global-state.ts). */
+export const kGlobalState = Symbol.for('@agent/core.state')
+/** globalThis: the one exit hook of the process (exit-hook.ts). */
+export const kExitHook = Symbol.for('@agent/core.exit-hook')
+/** globalThis: what the fork wrappers ask at each fork (fork-hook.ts). */
+export const kForkHook = Symbol.for('@agent/core.fork-hook')
+/** cluster.fork and child_process.fork: marks the agent's wrappers (fork-hook.ts). */
+export const kForkWrapped = Symbol.for('@agent/core.fork-wrapped')
+/** globalThis: the process-start report went out (agent.ts). */
+export const kProcessStartReported = Symbol.for('@agent/core.process-start-reported')
+/** A connection's socket: the record of the request it serves (http-instrumentation.ts). */
+export const kActiveRequest = Symbol.for('@agent/core.active-request')
+/** globalThis: records of requests pipelined behind one in flight (http-instrumentation.ts). */
+export const kPipelinedRequests = Symbol.for('@agent/core.pipelined-requests')
+/** An http.Server: a cluster worker hands over at its 'close' (worker-link.ts). */
+export const kServerWatched = Symbol.for('@agent/core.worker-server-watched')

@@ -1,0 +1,5 @@
+// Every process-wide key of @agent/nest, registered so that two copies of the
+// package in one process share them.
+
+/** ExceptionsHandler.prototype of one Nest copy: `next` notes errors (exceptions-hook.ts). */
+export const kHooked = Symbol.for('@agent/nest.exceptions-handler')
