@@ -1,12 +1,11 @@
 import type { ChildProcess } from 'node:child_process'
 import type { Worker } from 'node:cluster'
-import { readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import { requestsIn } from './aggregator.js'
 import { ClusterHub } from './cluster-hub.js'
-import { loadConfig, type AgentConfig, type LoadedConfig } from './config.js'
+import { loadConfig, type AgentConfig } from './config.js'
 import { processExitHook, type ExitFlushes } from './exit-hook.js'
-import { Exporter } from './exporter.js'
+import { Exporter, readCa } from './exporter.js'
 import { ENV_INHERITED_OPTIONS, hasPreload, installForkHook, preloadPath, type ForkObserver } from './fork-hook.js'
 import type { FrameworkInfo } from './framework-info.js'
 import { GuardedFactory, describeError, type ResourceCreators } from './guards.js'
@@ -48,15 +47,12 @@ const EXPORT_RESERVE_MS = 200
  */
 export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestStartObserver {
   readonly config: AgentConfig
-  readonly sources: LoadedConfig['sources']
   readonly logger: Logger
   state: AgentState = 'idle'
   readonly identity: ProcessIdentity
   framework: FrameworkInfo | undefined
   readonly recorder: RequestRecorder
   readonly exporter: Exporter
-  /** Children forked by this process (child_process.fork), by pid. */
-  readonly children = new Set<number>()
   private readonly factory: GuardedFactory
   private readonly runtime = new RuntimeSampler()
   private readonly http: HttpInstrumentation
@@ -81,7 +77,6 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     this.codeOptions = configOptions
     const loaded = loadConfig({ options: configOptions })
     this.config = loaded.config
-    this.sources = loaded.sources
     this.logger = new Logger(this.config.logLevel, logWrite)
     for (const problem of loaded.problems) problem(this.logger)
     this.factory = new GuardedFactory(this.logger, creators)
@@ -89,14 +84,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     this.recorder = new RequestRecorder(this.config)
     const ca = readCa(this.config.caFile, this.logger)
     this.exporter = new Exporter({
-      endpoint: this.config.endpoint,
-      key: this.config.key,
-      keyHeader: this.config.keyHeader,
-      connectTimeoutMs: this.config.connectTimeoutMs,
-      exportTimeoutMs: this.config.exportTimeoutMs,
-      maxQueue: this.config.maxQueue,
-      maxQueueBytes: this.config.maxQueueBytes,
-      compressMinBytes: this.config.compressMinBytes,
+      ...this.config,
       encodeDrops: (drops) => {
         const now = Date.now()
         return Buffer.from(encodeMetrics({ resource: this.resourceAttributes(), interval: { startMs: now, endMs: now, endpoints: [] }, drops }))
@@ -338,20 +326,6 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       this.logger.reportOnce('fork-failed', 'warn', 'AGENT_RESOURCE_FAILED', 'a forked child process for the app', 'the system refused to create it, as at a pids ceiling (EAGAIN); the app gets the error itself')
       return
     }
-    const pid = child.pid
-    this.children.add(pid)
-    child.once('exit', () => this.children.delete(pid))
-    this.logger.debug(`forked child pid ${pid}; it reports with role child and this process's instance id`)
-  }
-}
-
-/** The CA for an https endpoint; a file that cannot be read is reported and left out. */
-function readCa(file: string, logger: Logger): Buffer | undefined {
-  if (!file) return undefined
-  try {
-    return readFileSync(file)
-  } catch (err) {
-    logger.report('error', 'AGENT_CONFIG_VALUE', 'caFile', JSON.stringify(file), 'the configuration', 'a readable PEM file', `unused (${describeError(err)})`)
-    return undefined
+    this.logger.debug(`forked child pid ${child.pid}; it reports with role child and this process's instance id`)
   }
 }

@@ -24,7 +24,6 @@ const MAX_STACK = 8 * 1024
  */
 export class ErrorService {
   private groups = new Map<string, ErrorGroup>()
-  dropped = 0
 
   capture(error: unknown, method: string, route: string, context?: Record<string, unknown>): void {
     const err = error instanceof Error ? error : new Error(typeof error === 'string' ? error : safeJson(error))
@@ -40,10 +39,8 @@ export class ErrorService {
       group.lastSeenMs = now
       return
     }
-    if (this.groups.size >= MAX_GROUPS) {
-      this.dropped++
-      return
-    }
+    // Past the bound a new kind of error is not kept this interval; its request still counts as an error.
+    if (this.groups.size >= MAX_GROUPS) return
     this.groups.set(fingerprint, { fingerprint, type, message, stack, route, method, count: 1, firstSeenMs: now, lastSeenMs: now, ...(context ? { context } : {}) })
   }
 

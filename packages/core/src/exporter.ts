@@ -1,6 +1,9 @@
 import { gzip } from 'node:zlib'
 import { promisify } from 'node:util'
+import { readFileSync } from 'node:fs'
+import type { AgentConfig } from './config.js'
 import { sendAtExit } from './exit-sender.js'
+import { describeError } from './guards.js'
 import type { Logger } from './logger.js'
 import { send, SendError, type PendingSend, type SendResult } from './http-transport.js'
 
@@ -24,15 +27,8 @@ export interface DropCounts {
   requests: number
 }
 
-export interface ExporterOptions {
-  endpoint: string
-  key: string
-  keyHeader: string
-  connectTimeoutMs: number
-  exportTimeoutMs: number
-  maxQueue: number
-  maxQueueBytes: number
-  compressMinBytes: number
+export interface ExporterOptions extends Pick<AgentConfig, 'endpoint' | 'key' | 'keyHeader' | 'connectTimeoutMs' | 'exportTimeoutMs' | 'maxQueue' | 'maxQueueBytes' | 'compressMinBytes'> {
+  /** The CA to trust for an https endpoint (see `readCa`). */
   ca?: Buffer
   /** How long one payload is retried before it is dropped. */
   retryDeadlineMs?: number
@@ -59,8 +55,6 @@ export interface ExporterStats {
   /** Dropped, and not yet put on a payload to the collector. */
   unreported: DropCounts
   rejected: number
-  queued: number
-  queuedBytes: number
 }
 
 /**
@@ -82,7 +76,7 @@ export class Exporter {
   private paused = false
   private failing = false
   private readonly waiters = new Set<() => void>()
-  readonly stats: ExporterStats = { sentPayloads: 0, sentRequests: 0, dropped: { payloads: 0, requests: 0 }, unreported: { payloads: 0, requests: 0 }, rejected: 0, queued: 0, queuedBytes: 0 }
+  readonly stats: ExporterStats = { sentPayloads: 0, sentRequests: 0, dropped: { payloads: 0, requests: 0 }, unreported: { payloads: 0, requests: 0 }, rejected: 0 }
   private readonly urls: Record<Signal, URL>
   private readonly headers: Record<string, string>
 
@@ -99,15 +93,11 @@ export class Exporter {
     this.queuedBytes += item.body.length
     let dropped = 0
     // The payload in flight counts against both bounds: it is held in memory too.
-    const inFlight = this.inFlight?.payload
-    const held = () => this.queue.length + (inFlight ? 1 : 0)
-    const heldBytes = () => this.queuedBytes + (inFlight ? inFlight.body.length : 0)
-    while (this.queue.length > 0 && (held() > this.options.maxQueue || heldBytes() > this.options.maxQueueBytes)) {
+    while (this.queue.length > 0 && (this.pendingCount > this.options.maxQueue || this.heldBytes > this.options.maxQueueBytes)) {
       this.evict(this.queue.shift()!)
       dropped++
     }
     if (dropped > 0) this.logger.reportOnce('queue-full', 'warn', 'AGENT_QUEUE_DROPPED', dropped, `${this.options.maxQueue} payloads or ${this.options.maxQueueBytes} bytes`)
-    this.syncStats()
     this.pump()
   }
 
@@ -148,11 +138,6 @@ export class Exporter {
     return { signal: 'metrics', body: this.options.encodeDrops(carries), requests: 0, carries, attempts: 0 }
   }
 
-  private syncStats(): void {
-    this.stats.queued = this.queue.length + (this.inFlight ? 1 : 0)
-    this.stats.queuedBytes = this.queuedBytes + (this.inFlight ? this.inFlight.payload.body.length : 0)
-  }
-
   private pump(): void {
     if (this.inFlight || this.backoff || this.paused) {
       this.settleWaiters()
@@ -167,7 +152,6 @@ export class Exporter {
     }
     if (!report) this.queuedBytes -= payload.body.length
     this.inFlight = { payload, pending: undefined }
-    this.syncStats()
     void this.attempt(payload)
   }
 
@@ -201,7 +185,6 @@ export class Exporter {
     } else {
       this.onRetryable(payload, url, result, error)
     }
-    this.syncStats()
     this.pump()
   }
 
@@ -332,7 +315,24 @@ export class Exporter {
     return true
   }
 
+  /** Payloads held: queued and in flight. */
   get pendingCount(): number {
     return this.queue.length + (this.inFlight ? 1 : 0)
+  }
+
+  /** Bytes held: queued and in flight. */
+  get heldBytes(): number {
+    return this.queuedBytes + (this.inFlight ? this.inFlight.payload.body.length : 0)
+  }
+}
+
+/** The CA in `caFile`, for an https endpoint; a file that cannot be read is reported and left out. */
+export function readCa(file: string, logger: Logger): Buffer | undefined {
+  if (!file) return undefined
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    logger.report('error', 'AGENT_CONFIG_VALUE', 'caFile', JSON.stringify(file), 'the configuration', 'a readable PEM file', `unused (${describeError(err)})`)
+    return undefined
   }
 }

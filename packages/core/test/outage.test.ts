@@ -33,8 +33,8 @@ test(`a ${OUTAGE_MS / 1000} s outage: bounded memory, and sink count + dropped c
     while (Date.now() < end) {
       const results = await Promise.all(Array.from({ length: 10 }, (_, i) => get(`http://127.0.0.1:${port}/orders/${i}`).then(() => 1, () => 0)))
       served += results.reduce<number>((a, b) => a + b, 0)
-      maxHeld = Math.max(maxHeld, agent.exporter.stats.queued)
-      maxHeldBytes = Math.max(maxHeldBytes, agent.exporter.stats.queuedBytes)
+      maxHeld = Math.max(maxHeld, agent.exporter.pendingCount)
+      maxHeldBytes = Math.max(maxHeldBytes, agent.exporter.heldBytes)
       await new Promise((r) => setTimeout(r, 100))
     }
   }
