@@ -11,23 +11,28 @@ const cwd = join(here, '..')
 
 const extra = async (port: string) => {
   assert.equal((await get(`http://127.0.0.1:${port}/plain`)).status, 200)
+  assert.equal((await get(`http://127.0.0.1:${port}/guarded/ann`)).status, 401)
+}
+/** The common outcome, and a request its route's hook answered named by the route too. */
+function assertFastify(o: Parameters<typeof assertOutcome>[0]) {
+  assertOutcome(o, 2)
+  assert.equal(o.endpoints['GET /plain']?.count, 1)
+  assert.equal(o.endpoints['GET /guarded/:who']?.count, 1, JSON.stringify(o.endpoints))
 }
 const run = (file: string, env: Record<string, string>, execArgv: string[] = []) => exercise({ file: fixture(file), cwd, env, execArgv, extra })
 
 for (const fastifyPkg of ['fastify', 'fastify4']) {
   for (const file of ['app.mjs', 'app.cjs']) {
     test(`${fastifyPkg}, ${file}, plugin: route templates with prefixes, 404s, errors, aborts, secrets`, async () => {
-      const o = await run(file, { FASTIFY: fastifyPkg, MODE: 'explicit' })
-      assertOutcome(o, 1)
-      assert.equal(o.endpoints['GET /plain']?.count, 1)
+      assertFastify(await run(file, { FASTIFY: fastifyPkg, MODE: 'explicit' }))
     })
   }
   test(`${fastifyPkg}: --import register gives the same data, standing by until the first request`, async () => {
     const o = await run('app.mjs', { FASTIFY: fastifyPkg, MODE: 'register', AGENT_LOG_LEVEL: 'info' }, ['--import', '@agent/fastify/register'])
-    assertOutcome(o, 1)
+    assertFastify(o)
     assert.equal(o.framework, 'fastify')
   })
   test(`${fastifyPkg}: --require register and the plugin at once count each request once`, async () => {
-    assertOutcome(await run('app.cjs', { FASTIFY: fastifyPkg, MODE: 'both' }, ['--require', '@agent/fastify/register']), 1)
+    assertFastify(await run('app.cjs', { FASTIFY: fastifyPkg, MODE: 'both' }, ['--require', '@agent/fastify/register']))
   })
 }
