@@ -3,9 +3,9 @@ import type { Worker } from 'node:cluster'
 import type { Server } from 'node:http'
 import { requestsIn } from './aggregator.js'
 import { ClusterHub } from './cluster-hub.js'
-import { loadConfig, type AgentConfig } from './config.js'
+import { loadConfig, withoutCredentials, type AgentConfig } from './config.js'
 import { processExitHook, type ExitFlushes } from './exit-hook.js'
-import { Exporter, readCa } from './exporter.js'
+import { Exporter, readCa, type ExporterOptions } from './exporter.js'
 import { ENV_INHERITED_OPTIONS, hasPreload, installForkHook, preloadPath, type ForkObserver } from './fork-hook.js'
 import type { FrameworkInfo } from './framework-info.js'
 import { GuardedFactory, describeError, type ResourceCreators } from './guards.js'
@@ -18,7 +18,7 @@ import { ENV_PARENT_INSTANCE, ENV_ROLE, newIdentity, type ProcessIdentity } from
 import { RequestRecorder } from './request-recorder.js'
 import { RuntimeSampler } from './runtime-metrics.js'
 import { kProcessStartReported } from './symbols.js'
-import { WorkerLink, type IntervalOwner, type WorkerInterval } from './worker-link.js'
+import { WorkerLink, type IntervalOwner, type UnacknowledgedHandOver, type WorkerInterval } from './worker-link.js'
 
 export type AgentState = 'idle' | 'standby' | 'started' | 'stopped'
 
@@ -38,6 +38,8 @@ const ERROR_FLUSH_MS = 5_000
  * to export them: one POST to a collector that answers, gzip included.
  */
 const EXPORT_RESERVE_MS = 200
+/** How often a linked cluster worker hands its data to the primary. */
+const HAND_OVER_MS = 1000
 
 /**
  * The agent of this process: wiring, lifecycle, the exit paths and the
@@ -46,7 +48,7 @@ const EXPORT_RESERVE_MS = 200
  * idempotent from every path; nothing here throws into the app.
  */
 export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestStartObserver {
-  readonly config: AgentConfig
+  config: AgentConfig
   readonly logger: Logger
   state: AgentState = 'idle'
   readonly identity: ProcessIdentity
@@ -64,7 +66,13 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   private readonly shutdownOnce = new Once<boolean>()
   private resource: KeyValue[] | undefined
   /** Options given in code, handed to children that get the agent by preload. */
-  private readonly codeOptions: Partial<AgentConfig>
+  private codeOptions: Partial<AgentConfig>
+  /**
+   * Activated by a preload before its configuration was complete: some process
+   * managers (PM2) give the app its environment only after preloads ran, so
+   * the configuration is read again when the first request starts the agent.
+   */
+  private configDeferred = false
   /** Primary: the workers' intervals. */
   private hub: ClusterHub | undefined
   /** Cluster worker: the link to the primary's agent. */
@@ -82,24 +90,63 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     this.factory = new GuardedFactory(this.logger, creators)
     this.identity = newIdentity()
     this.recorder = new RequestRecorder(this.config)
+    this.exporter = new Exporter(this.exporterOptions(), this.logger)
+    this.http = new HttpInstrumentation(this.recorder, this)
+  }
+
+  private exporterOptions(): ExporterOptions {
     const ca = readCa(this.config.caFile, this.logger)
-    this.exporter = new Exporter({
+    return {
       ...this.config,
+      payloadIdPrefix: this.identity.instanceId,
       encodeDrops: (drops) => {
         const now = Date.now()
         return Buffer.from(encodeMetrics({ resource: this.resourceAttributes(), interval: { startMs: now, endMs: now, endpoints: [] }, drops }))
       },
       ...(ca ? { ca } : {}),
-    }, this.logger)
-    this.http = new HttpInstrumentation(this.recorder, this)
+    }
+  }
+
+  /** Reads the configuration again (code options on top) and hands it to every part. */
+  private reloadConfig(): void {
+    const loaded = loadConfig({ options: this.codeOptions })
+    this.config = loaded.config
+    this.logger.level = this.config.logLevel
+    for (const problem of loaded.problems) problem(this.logger)
+    this.recorder.configure(this.config)
+    this.exporter.configure(this.exporterOptions())
+    this.resource = undefined
+  }
+
+  /**
+   * Options given in code after the agent was made (a register flag made it
+   * first): applied while it has not started; once started, the keys that
+   * would change are named, once.
+   */
+  applyCodeOptions(options: Partial<AgentConfig>): void {
+    const changed = (Object.keys(options) as (keyof AgentConfig)[]).filter((k) => options[k] !== undefined && JSON.stringify(options[k]) !== JSON.stringify(this.config[k]))
+    if (changed.length === 0) return
+    this.codeOptions = { ...this.codeOptions, ...options }
+    if (this.state === 'started') {
+      this.logger.reportOnce(`late-options:${changed.join(',')}`, 'warn', 'AGENT_OPTIONS_TOO_LATE', changed)
+      return
+    }
+    this.reloadConfig()
   }
 
   /**
    * Checks the preconditions and starts, stands by for the first request, or
    * logs (once) why it does neither. Returns the verdict.
    */
-  activate(frameworkDetected?: string): Verdict {
+  activate(frameworkDetected?: string, preload = false): Verdict {
     const verdict = checkPreconditions({ config: this.config, started: this.state === 'started', role: this.identity.role, ...(frameworkDetected ? { frameworkDetected } : {}) })
+    if (preload && !verdict.start && verdict.misconfigured && this.state === 'idle') {
+      this.configDeferred = true
+      this.state = 'standby'
+      this.http.enable()
+      this.logger.debug(`configuration incomplete at preload (${verdict.reason}); read again at the first request`)
+      return verdict
+    }
     if (verdict.start || verdict.standby) installForkHook(this)
     if (verdict.start) {
       this.start()
@@ -110,7 +157,8 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
         this.logger.reportOnce('standby', 'info', 'AGENT_STANDBY', verdict.reason)
       }
     } else if (verdict.reason !== 'already started') {
-      this.logger.reportOnce(`not-started:${verdict.reason}`, 'info', 'AGENT_NOT_STARTED', verdict.reason)
+      // A setting that is missing or wrong is a warning: with logLevel warn the app must not run unmonitored silently.
+      this.logger.reportOnce(`not-started:${verdict.reason}`, verdict.misconfigured ? 'warn' : 'info', 'AGENT_NOT_STARTED', verdict.reason)
     }
     return verdict
   }
@@ -137,6 +185,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   start(): boolean {
     if (this.state === 'started') return true
     try {
+      if (this.configDeferred && !this.startDeferred()) return false
       this.exitDelivery.reset()
       this.shutdownOnce.reset()
       this.http.enable()
@@ -147,16 +196,34 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       if (this.identity.role === 'worker' && !this.link) {
         this.link = new WorkerLink(this.identity.instanceId, this, this.logger)
         this.link.start()
+        // Handed over about every second, so a worker killed outright loses about a second at most.
+        this.spawn('hand-over', Math.min(HAND_OVER_MS, this.config.flushIntervalMs), () => this.handOverToPrimary())
       }
       this.state = 'started'
       this.reportProcessStart()
-      this.logger.info(`started for service "${this.config.name}" (${this.identity.role}${this.framework ? `, ${this.framework.name} ${this.framework.version}` : ''}): per-endpoint latency, throughput and errors every ${this.config.flushIntervalMs / 1000} s to ${this.config.endpoint}`)
+      this.logger.info(`started for service "${this.config.name}" (${this.identity.role}${this.framework ? `, ${this.framework.name} ${this.framework.version}` : ''}): per-endpoint latency, throughput and errors every ${this.config.flushIntervalMs / 1000} s to ${withoutCredentials(this.config.endpoint)}`)
       return true
     } catch (err) {
       // Guards make this unreachable in practice; if not, the app still runs on.
       this.logger.reportOnce('start-failed', 'error', 'AGENT_TASK_FAILED', 'start', describeError(err))
       return false
     }
+  }
+
+  /** The deferred configuration, read now; false (logged) when the agent still cannot run. */
+  private startDeferred(): boolean {
+    this.configDeferred = false
+    this.reloadConfig()
+    const verdict = checkPreconditions({ config: this.config, started: false, role: this.identity.role })
+    // No server detected would be wrong here: a request is what starts it.
+    if (verdict.start || verdict.standby) {
+      installForkHook(this)
+      return true
+    }
+    this.http.disable()
+    this.state = 'idle'
+    this.logger.reportOnce(`not-started:${verdict.reason}`, verdict.misconfigured ? 'warn' : 'info', 'AGENT_NOT_STARTED', verdict.reason)
+    return false
   }
 
   private spawn(name: string, ms: number, task: () => unknown): void {
@@ -192,7 +259,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       this.handOnErrors()
       if (this.handOver) await this.handOver
       const delivered = await this.exporter.deliverUntil(deadline)
-      if (!delivered) this.logger.reportOnce('shutdown-timeout', 'warn', 'AGENT_SHUTDOWN_TIMEOUT', this.config.shutdownTimeoutMs, this.exporter.pendingCount)
+      if (!delivered) this.logger.reportOnce('shutdown-timeout', 'warn', 'AGENT_SHUTDOWN_TIMEOUT', this.config.shutdownTimeoutMs, this.exporter.pendingCount, this.exporter.lastFailure)
       return delivered
     } catch (err) {
       this.logger.reportOnce('shutdown-failed', 'warn', 'AGENT_TASK_FAILED', 'shutdown', describeError(err))
@@ -224,13 +291,16 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     try {
       // A delivery that ran to its end already decided this exit; one cut short by process.exit() did not.
       if (this.exitDelivery.settled) return
-      if (!this.recorder.hasUnsent && this.exporter.pendingCount === 0) return
+      // What the primary never acknowledged, if it died: this worker delivers it itself.
+      const orphans = this.link?.takeUnacknowledged(true) ?? []
+      if (!this.recorder.hasUnsent && this.exporter.pendingCount === 0 && orphans.length === 0) return
       this.link = undefined // IPC cannot be waited for here: export directly
       this.exporter.pause()
-      this.handOnInterval(true)
+      this.exportInterval(true, orphans)
+      this.handOnSlowTraces()
       this.handOnErrors()
       const sent = this.exporter.sendAtExit(this.config.shutdownTimeoutMs)
-      if (!sent) this.logger.reportOnce('shutdown-timeout', 'warn', 'AGENT_SHUTDOWN_TIMEOUT', this.config.shutdownTimeoutMs, this.exporter.pendingCount)
+      if (!sent) this.logger.reportOnce('shutdown-timeout', 'warn', 'AGENT_SHUTDOWN_TIMEOUT', this.config.shutdownTimeoutMs, this.exporter.pendingCount, this.exporter.lastFailure)
     } catch {
       // exiting anyway
     }
@@ -246,31 +316,47 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
    * Slow traces always go straight to the exporter.
    */
   handOnInterval(final: boolean): void {
-    if (this.link?.usable) this.handOver = this.link.handOver(final, this.takeWorkerInterval())
+    if (this.link?.usable) this.handOver = this.link.handOver(final, this.takeWorkerInterval(true))
     else this.exportInterval(final)
+    this.handOnSlowTraces()
+  }
+
+  private handOnSlowTraces(): void {
     const traces = this.recorder.takeSlowTraces()
     if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })
   }
 
-  private exportInterval(final: boolean): void {
+  /** The hand-over between report intervals: a linked worker's requests so far, without runtime metrics. */
+  private handOverToPrimary(): void {
+    // Even an empty one: the primary learns the worker was alive, which bounds what its death loses.
+    if (this.link?.usable) this.handOver = this.link.handOver(false, this.takeWorkerInterval(false))
+  }
+
+  /** Exports this interval; `orphans`: what a worker whose primary died handed over and was never acknowledged. */
+  private exportInterval(final: boolean, orphans: UnacknowledgedHandOver[] = this.link?.takeUnacknowledged(false) ?? []): void {
     const interval = this.recorder.takeInterval()
     const runtime = this.state === 'started' || final ? this.runtime.collect() : undefined
     const workers = this.hub?.drain()
     let requests = requestsIn(interval)
     for (const worker of workers?.processes ?? []) requests += requestsIn(worker.interval)
+    for (const orphan of orphans) requests += requestsIn(orphan.interval)
+    const hub = this.hub
+    const marks = workers?.marks
     this.exporter.enqueue({
       signal: 'metrics',
       body: Buffer.from(encodeMetrics({
         resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}),
-        ...(workers ? { processes: workers.processes } : {}), ...(workers?.lostIntervals ? { lostIntervals: workers.lostIntervals } : {}),
+        ...(workers ? { processes: workers.processes, lost: workers.lost } : {}), ...(orphans.length > 0 ? { orphans } : {}),
       })),
       requests,
+      // Delivered or dropped and counted: either way the workers may forget what it holds.
+      ...(hub && marks && marks.length > 0 ? { settled: () => hub.acknowledge(marks) } : {}),
     })
   }
 
-  /** A cluster worker's interval, taken for the primary. */
-  private takeWorkerInterval(): WorkerInterval {
-    return { instanceId: this.identity.instanceId, resource: this.resourceAttributes(), interval: this.recorder.takeInterval(), runtime: this.runtime.collect() }
+  /** A cluster worker's data, taken for the primary; runtime metrics only at the report interval. */
+  private takeWorkerInterval(withRuntime: boolean): WorkerInterval {
+    return { instanceId: this.identity.instanceId, resource: this.resourceAttributes(), interval: this.recorder.takeInterval(), ...(withRuntime ? { runtime: this.runtime.collect() } : {}) }
   }
 
   private handOnErrors(): void {
@@ -306,7 +392,9 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
 
   /** A child gets the preload only where the parent did not get the agent by a flag. */
   preload(): string | undefined {
-    return hasPreload(process.execArgv, preloadPath()) ? undefined : preloadPath()
+    // A preload in NODE_OPTIONS reaches the child through its environment already.
+    const flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean)]
+    return hasPreload(flags, preloadPath()) ? undefined : preloadPath()
   }
 
   /** The first cluster.fork makes this process the primary: it runs, to aggregate its workers. */

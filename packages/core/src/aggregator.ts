@@ -9,6 +9,8 @@ export interface EndpointSnapshot {
   errors: number
   aborted: number
   histogram: HistogramData
+  /** Named by the agent, not by a route (see RequestRecorder): outside the endpoint cap. */
+  unrouted?: true
 }
 
 export interface IntervalSnapshot {
@@ -22,7 +24,7 @@ class EndpointStats {
   errors = 0
   aborted = 0
   readonly histogram = new LatencyHistogram()
-  constructor(readonly method: string, readonly route: string) {}
+  constructor(readonly method: string, readonly route: string, readonly routed: boolean) {}
 }
 
 /**
@@ -32,20 +34,27 @@ class EndpointStats {
  */
 export class Aggregator {
   private byMethod = new Map<string, Map<string, EndpointStats>>()
+  /** Endpoints in all, and those that count against `maxEndpoints` (the routed ones). */
   private size = 0
+  private routedSize = 0
   private startMs = Date.now()
 
-  constructor(private readonly maxEndpoints: number) {}
+  /** Endpoints kept apart; set again when the configuration is read again. */
+  constructor(public maxEndpoints: number) {}
 
-  record(method: string, route: string, durationMs: number, isError: boolean, aborted: boolean): void {
-    const stats = this.statsFor(method, route)
+  /**
+   * `routed`: named by a route. Names the agent made for requests no route
+   * answered are bounded by their maker and never take a routed endpoint's slot.
+   */
+  record(method: string, route: string, durationMs: number, isError: boolean, aborted: boolean, routed = true): void {
+    const stats = this.statsFor(method, route, routed)
     stats.count++
     if (isError) stats.errors++
     if (aborted) stats.aborted++
     stats.histogram.record(durationMs)
   }
 
-  private statsFor(method: string, route: string): EndpointStats {
+  private statsFor(method: string, route: string, routed: boolean): EndpointStats {
     let routes = this.byMethod.get(method)
     if (routes === undefined) {
       routes = new Map()
@@ -53,14 +62,15 @@ export class Aggregator {
     }
     let stats = routes.get(route)
     if (stats === undefined) {
-      if (this.size >= this.maxEndpoints) {
+      if (routed && this.routedSize >= this.maxEndpoints) {
         route = OVERFLOW_ROUTE
         stats = routes.get(route)
       }
       if (stats === undefined) {
-        stats = new EndpointStats(method, route)
+        stats = new EndpointStats(method, route, routed)
         routes.set(route, stats)
         this.size++
+        if (routed) this.routedSize++
       }
     }
     return stats
@@ -70,7 +80,7 @@ export class Aggregator {
   merge(snapshot: IntervalSnapshot): void {
     if (snapshot.startMs < this.startMs) this.startMs = snapshot.startMs
     for (const e of snapshot.endpoints) {
-      const stats = this.statsFor(e.method, e.route)
+      const stats = this.statsFor(e.method, e.route, e.unrouted !== true)
       stats.count += e.count
       stats.errors += e.errors
       stats.aborted += e.aborted
@@ -87,12 +97,13 @@ export class Aggregator {
     const endpoints: EndpointSnapshot[] = []
     for (const routes of this.byMethod.values()) {
       for (const s of routes.values()) {
-        endpoints.push({ method: s.method, route: s.route, count: s.count, errors: s.errors, aborted: s.aborted, histogram: s.histogram.toJSON() })
+        endpoints.push({ method: s.method, route: s.route, count: s.count, errors: s.errors, aborted: s.aborted, histogram: s.histogram.toJSON(), ...(s.routed ? {} : { unrouted: true as const }) })
       }
     }
     const snapshot = { startMs: this.startMs, endMs: now, endpoints }
     this.byMethod = new Map()
     this.size = 0
+    this.routedSize = 0
     this.startMs = now
     return snapshot
   }

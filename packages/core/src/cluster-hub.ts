@@ -5,13 +5,17 @@ import type { Logger } from './logger.js'
 import type { KeyValue } from './otlp-encoder.js'
 import type { RuntimeSnapshot } from './runtime-metrics.js'
 
-interface WorkerState {
+export interface WorkerState {
   worker: Worker
   pid: number
   instanceId?: string
   resource?: KeyValue[]
   aggregator: Aggregator
   runtime?: RuntimeSnapshot
+  /** The last hand-over merged and not yet taken by `drain`. */
+  seq: number
+  /** When its last hand-over arrived (or it was registered): what a death loses starts there. */
+  lastHandOverMs: number
   /** It handed over its last interval (graceful exit). */
   final: boolean
   exited: boolean
@@ -22,24 +26,40 @@ export interface WorkerInterval {
   resource: KeyValue[]
   interval: IntervalSnapshot
   runtime?: RuntimeSnapshot
+  /** The last hand-over this interval holds. */
+  handOverThrough?: number
 }
 
+/** A worker that died without handing over what it served since its last hand-over. */
+export interface LostWorker {
+  workerId: number
+  pid: number
+  /** From its last hand-over to its death: the requests of that time are lost. */
+  seconds: number
+}
+
+/** Which hand-over of which worker a payload holds: acknowledged once that payload settles. */
+export type HandOverMarks = ReadonlyArray<readonly [WorkerState, number]>
+
 /**
- * The primary's side of cluster aggregation: workers hand each interval over
- * IPC; the primary merges each worker's intervals exactly and exports them in
- * its own payload, one per interval for the host, one resource per process.
+ * The primary's side of cluster aggregation: workers hand their data over IPC
+ * about every second; the primary merges each worker's hand-overs exactly,
+ * exports them in its own payload, one per interval for the host, one
+ * resource per process, and tells each worker once that payload has settled
+ * (`acknowledge`), so a worker forgets only what the primary has delivered
+ * or counted as dropped.
  */
 export class ClusterHub {
   private readonly workers = new Map<number, WorkerState>()
-  /** Workers that died without handing over their last interval, not yet taken by `drain`. */
-  private lostIntervals = 0
+  /** Workers that died without handing over, not yet taken by `drain`. */
+  private lost: LostWorker[] = []
 
   constructor(private readonly logger: Logger, private readonly maxEndpoints: number) {}
 
   register(worker: Worker): void {
     const pid = worker.process.pid
     if (pid === undefined || this.workers.has(worker.id)) return
-    const state: WorkerState = { worker, pid, aggregator: new Aggregator(this.maxEndpoints), final: false, exited: false, waiters: [] }
+    const state: WorkerState = { worker, pid, aggregator: new Aggregator(this.maxEndpoints), seq: 0, lastHandOverMs: Date.now(), final: false, exited: false, waiters: [] }
     this.workers.set(worker.id, state)
     worker.process.on('internalMessage', (message: unknown) => {
       if (isAgentMessage(message)) this.onMessage(state, message)
@@ -47,8 +67,9 @@ export class ClusterHub {
     worker.on('exit', (code, signal) => {
       state.exited = true
       if (!state.final && state.instanceId) {
-        this.lostIntervals++
-        this.logger.report('warn', 'AGENT_WORKER_LOST', worker.id, pid, signal ?? `code ${code}`)
+        const seconds = Math.max(0, (Date.now() - state.lastHandOverMs) / 1000)
+        this.lost.push({ workerId: worker.id, pid, seconds })
+        this.logger.report('warn', 'AGENT_WORKER_LOST', worker.id, pid, signal ?? `code ${code}`, seconds)
       }
       for (const w of state.waiters.splice(0)) w()
     })
@@ -63,8 +84,10 @@ export class ClusterHub {
     if (message.type !== 'interval') return
     state.instanceId = message.instanceId
     state.resource = message.resource
-    state.runtime = message.runtime
+    if (message.runtime) state.runtime = message.runtime
     state.aggregator.merge(message.interval)
+    state.seq = Math.max(state.seq, message.seq)
+    state.lastHandOverMs = Date.now()
     if (message.final) {
       state.final = true
       for (const w of state.waiters.splice(0)) w()
@@ -79,20 +102,31 @@ export class ClusterHub {
     }
   }
 
-  /** Takes every worker's merged intervals since the last call, and how many intervals were lost meanwhile. */
-  drain(): { processes: WorkerInterval[]; lostIntervals: number } {
+  /**
+   * Takes every worker's merged hand-overs since the last call, the workers
+   * lost meanwhile, and the marks to acknowledge once the payload holding
+   * them has settled.
+   */
+  drain(): { processes: WorkerInterval[]; lost: LostWorker[]; marks: HandOverMarks } {
     const processes: WorkerInterval[] = []
-    const lostIntervals = this.lostIntervals
-    this.lostIntervals = 0
+    const marks: [WorkerState, number][] = []
+    const lost = this.lost
+    this.lost = []
     for (const [id, state] of this.workers) {
       if (state.resource) {
         const interval = state.aggregator.drain()
-        if (interval.endpoints.length > 0 || state.runtime) processes.push({ resource: state.resource, interval, ...(state.runtime ? { runtime: state.runtime } : {}) })
+        if (interval.endpoints.length > 0 || state.runtime) processes.push({ resource: state.resource, interval, ...(state.runtime ? { runtime: state.runtime } : {}), ...(state.seq > 0 ? { handOverThrough: state.seq } : {}) })
         state.runtime = undefined
       }
+      if (state.seq > 0) marks.push([state, state.seq])
       if (state.exited) this.workers.delete(id)
     }
-    return { processes, lostIntervals }
+    return { processes, lost, marks }
+  }
+
+  /** The payload with these hand-overs settled: each worker may forget them. */
+  acknowledge(marks: HandOverMarks): void {
+    for (const [state, seq] of marks) if (!state.exited) this.send(state, { cmd: AGENT_CMD, type: 'exported', seq })
   }
 
   /**

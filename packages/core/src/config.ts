@@ -38,6 +38,12 @@ interface KeySpec<K extends keyof AgentConfig> {
   min?: number
   max?: number
   secret?: boolean
+  /**
+   * An invalid value leaves the key empty instead of at the layer below: for
+   * the endpoint, where falling back would send the data and the key to an
+   * address nobody chose.
+   */
+  emptyWhenInvalid?: boolean
 }
 
 const ms = (def: number, min: number, max: number): KeySpec<any> => ({ kind: 'int', default: def, min, max })
@@ -46,7 +52,7 @@ export const CONFIG_SPEC: { [K in keyof AgentConfig]: KeySpec<K> } = {
   monitor: { kind: 'boolean', default: true },
   key: { kind: 'string', default: '', secret: true },
   name: { kind: 'string', default: '' },
-  endpoint: { kind: 'url', default: 'http://127.0.0.1:4318' },
+  endpoint: { kind: 'url', default: 'http://127.0.0.1:4318', emptyWhenInvalid: true },
   logLevel: { kind: 'level', default: 'info' },
   errorsEnabled: { kind: 'boolean', default: true },
   flushIntervalMs: ms(60_000, 1_000, 3_600_000),
@@ -67,6 +73,32 @@ export const CONFIG_SPEC: { [K in keyof AgentConfig]: KeySpec<K> } = {
 }
 
 export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as (keyof AgentConfig)[]
+
+/** Every AGENT_* variable the agent reads: the keys', the config file's, and what a parent hands its children. */
+const KNOWN_ENV = new Set([...CONFIG_KEYS.map(envName), 'AGENT_CONFIG_FILE', 'AGENT_INHERITED_OPTIONS', 'AGENT_PARENT_INSTANCE_ID', 'AGENT_PROCESS_ROLE'])
+
+/** The known name nearest to a misspelled one (edit distance), if any is near enough to be meant. */
+function closestName(name: string, known: string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Infinity
+  for (const candidate of known) {
+    const d = editDistance(name, candidate)
+    if (d < bestDistance) [best, bestDistance] = [candidate, d]
+  }
+  // A prefix counts too: AGENT_FLUSH_INTERVAL for AGENT_FLUSH_INTERVAL_MS.
+  const prefixed = known.find((k) => k.startsWith(name) || name.startsWith(k))
+  return prefixed ?? (bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined)
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    previous = current
+  }
+  return previous[b.length]!
+}
 
 /** `flushIntervalMs` -> `AGENT_FLUSH_INTERVAL_MS` */
 export function envName(key: string): string {
@@ -124,6 +156,7 @@ function parse(spec: KeySpec<any>, raw: unknown): unknown {
 
 function show(spec: KeySpec<any>, value: unknown): string {
   if (spec.secret) return '<redacted>'
+  if (spec.kind === 'url' && typeof value === 'string') return JSON.stringify(withoutCredentials(value))
   try {
     return JSON.stringify(value) ?? String(value)
   } catch {
@@ -151,7 +184,7 @@ export interface LoadedConfig {
  * the layer below. Never throws.
  */
 export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
-  const env = input.env ?? process.env
+  const env = input.env ?? processEnv()
   const config = {} as Record<string, unknown>
   const sources = {} as LoadedConfig['sources']
   const problems: LoadedConfig['problems'] = []
@@ -166,15 +199,32 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
       if (raw === undefined) continue
       const spec = (CONFIG_SPEC as Record<string, KeySpec<any>>)[key]
       if (!spec) {
-        problems.push((l) => l.reportOnce(`config-unknown:${key}`, 'warn', 'AGENT_CONFIG_UNKNOWN_KEY', key, label))
+        const closest = closestName(key, CONFIG_KEYS)
+        problems.push((l) => l.reportOnce(`config-unknown:${key}`, 'warn', 'AGENT_CONFIG_UNKNOWN_KEY', key, label, closest))
         continue
       }
       const value = parse(spec, raw)
+      const where = source === 'env' ? `the environment (${envName(key)})` : label
       if (value === invalid) {
+        if (spec.emptyWhenInvalid) {
+          config[key] = ''
+          sources[key as keyof AgentConfig] = source
+          problems.push((l) => l.report('error', 'AGENT_CONFIG_VALUE', key, show(spec, raw), where, expected(spec), 'empty, and nothing is exported'))
+          continue
+        }
         const using = `${show(spec, config[key])} (from ${sources[key as keyof AgentConfig]})`
-        const where = source === 'env' ? `the environment (${envName(key)})` : label
         problems.push((l) => l.report('warn', 'AGENT_CONFIG_VALUE', key, show(spec, raw), where, expected(spec), using))
         continue
+      }
+      if (key === 'endpoint' && typeof value === 'string') {
+        // The agent appends /v1/<signal> itself: a full signal URL would become /v1/metrics/v1/metrics.
+        const base = value.replace(/\/v1\/(metrics|traces|logs)$/, '')
+        if (base !== value) {
+          problems.push((l) => l.report('warn', 'AGENT_ENDPOINT_PATH', show(spec, value), where, show(spec, base)))
+          config[key] = base
+          sources[key as keyof AgentConfig] = source
+          continue
+        }
       }
       config[key] = value
       sources[key as keyof AgentConfig] = source
@@ -193,6 +243,11 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
     if (raw !== undefined) envLayer[key] = raw
   }
   apply(envLayer, 'env', 'the environment')
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('AGENT_') || KNOWN_ENV.has(name)) continue
+    const closest = closestName(name, [...KNOWN_ENV])
+    problems.push((l) => l.reportOnce(`config-unknown-env:${name}`, 'warn', 'AGENT_CONFIG_UNKNOWN_KEY', name, 'the environment', closest))
+  }
 
   if (input.options) apply(input.options as Record<string, unknown>, 'code', 'options passed in code')
 
@@ -220,5 +275,37 @@ function readConfigFile(file: string, named: boolean, problems: LoadedConfig['pr
   } catch (err) {
     problems.push((l) => l.report('warn', 'AGENT_CONFIG_FILE', file, `malformed JSON: ${(err as Error).message}`))
     return undefined
+  }
+}
+
+/** A URL as it may be printed: a password in it never is. */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (!parsed.username && !parsed.password) return url
+    parsed.username = parsed.username ? '***' : ''
+    parsed.password = parsed.password ? '***' : ''
+    return parsed.href.replace(/\/$/, url.endsWith('/') ? '/' : '')
+  } catch {
+    // Not a URL: whatever stands before an @ may be a credential.
+    return url.replace(/\/\/[^/@]*@/, '//***@')
+  }
+}
+
+/**
+ * The environment the app will see. PM2 hands a cluster worker the app's own
+ * variables as JSON in `pm2_env` and copies them into process.env only after
+ * preloads ran; a preload reads them from there.
+ */
+function processEnv(): NodeJS.ProcessEnv {
+  const pm2 = process.env.pm2_env
+  if (pm2 === undefined) return process.env
+  try {
+    const parsed = JSON.parse(pm2) as Record<string, unknown>
+    const env: NodeJS.ProcessEnv = { ...process.env }
+    for (const [name, value] of Object.entries(parsed)) if (typeof value === 'string') env[name] = value
+    return env
+  } catch {
+    return process.env
   }
 }

@@ -9,7 +9,7 @@ const fs = require('node:fs')
 const http = require('node:http')
 const https = require('node:https')
 
-/** @typedef {{ url: string, body: string }} Item  body: base64 */
+/** @typedef {{ url: string, body: string, headers: Record<string, string> }} Item  body: base64; headers: the payload's own */
 /** @typedef {{ items: Item[], headers: Record<string, string>, timeoutMs: number, ca?: string }} Job */
 
 /** @type {Job} */
@@ -28,7 +28,7 @@ for (const item of job.items) {
   const url = new URL(item.url)
   const body = Buffer.from(item.body, 'base64')
   const lib = url.protocol === 'https:' ? https : http
-  const options = { method: 'POST', headers: { ...job.headers, 'content-length': body.length }, ...(job.ca ? { ca: job.ca } : {}) }
+  const options = { method: 'POST', headers: { ...job.headers, ...item.headers, 'content-length': body.length }, ...(job.ca ? { ca: job.ca } : {}) }
   const req = lib.request(url, options, (res) => {
     res.resume()
     res.on('end', () => done(isSuccess(res.statusCode)))

@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 export interface ExitSend {
-  /** Each payload's full URL and body. */
-  items: { url: string; body: Buffer }[]
+  /** Each payload's full URL, body and own headers. */
+  items: { url: string; body: Buffer; headers?: Record<string, string> }[]
   headers: Record<string, string>
   ca?: Buffer
   timeoutMs: number
@@ -22,7 +22,7 @@ export function sendAtExit({ items, headers, ca, timeoutMs }: ExitSend): boolean
     // Beside this module, in src/ and in dist/ (the build copies it there).
     const child = fileURLToPath(new URL('./exit-sender-child.cjs', import.meta.url))
     execFileSync(process.execPath, [child], {
-      input: JSON.stringify({ items: items.map((i) => ({ url: i.url, body: i.body.toString('base64') })), headers, timeoutMs, ca: ca?.toString() }),
+      input: JSON.stringify({ items: items.map((i) => ({ url: i.url, body: i.body.toString('base64'), headers: i.headers ?? {} })), headers, timeoutMs, ca: ca?.toString() }),
       timeout: timeoutMs,
       stdio: ['pipe', 'ignore', 'ignore'],
       env: {}, // no NODE_OPTIONS: the sender must not load the agent (or anything else)

@@ -16,11 +16,22 @@ export interface Payload {
   body: Buffer
   /** Requests counted in this payload, so a dropped one is counted by requests too. */
   requests: number
-  /** Set on the payload that reports drops: its counts are owed again if it fails. */
+  /**
+   * Sent as `x-agent-payload-id` with every try of this payload: the instance
+   * id and a sequence number, so a collector can store a payload once even
+   * when an answer was lost and the payload came again.
+   */
+  id: string
+  /** Set on the payload that reports drops: its counts are owed again if it is rejected. */
   carries?: DropCounts
+  /** Told once whether the payload was delivered (a 2xx) or given up (dropped and counted). */
+  settled?: (delivered: boolean) => void
   firstTriedAt?: number
   attempts: number
 }
+
+/** The header that carries `Payload.id`. */
+export const PAYLOAD_ID_HEADER = 'x-agent-payload-id'
 
 export interface DropCounts {
   payloads: number
@@ -30,6 +41,8 @@ export interface DropCounts {
 export interface ExporterOptions extends Pick<AgentConfig, 'endpoint' | 'key' | 'keyHeader' | 'connectTimeoutMs' | 'exportTimeoutMs' | 'maxQueue' | 'maxQueueBytes' | 'compressMinBytes'> {
   /** The CA to trust for an https endpoint (see `readCa`). */
   ca?: Buffer
+  /** Payload ids start with it: the sender's instance id. */
+  payloadIdPrefix?: string
   /** How long one payload is retried before it is dropped. */
   retryDeadlineMs?: number
   /** Encodes a metrics payload that reports drop counts to the collector. */
@@ -75,20 +88,38 @@ export class Exporter {
   /** Set at process exit: payloads stay queued for `sendAtExit`. */
   private paused = false
   private failing = false
+  /** The last export's failure, cause and fix, for the shutdown message; cleared by a success. */
+  lastFailure: string | undefined = undefined
+  private sequence = 0
+  /** A drop report that was tried and not acknowledged. */
+  private unsentReport: Payload | undefined = undefined
   private readonly waiters = new Set<() => void>()
   readonly stats: ExporterStats = { sentPayloads: 0, sentRequests: 0, dropped: { payloads: 0, requests: 0 }, unreported: { payloads: 0, requests: 0 }, rejected: 0 }
-  private readonly urls: Record<Signal, URL>
-  private readonly headers: Record<string, string>
+  private options!: ExporterOptions
+  /** Where each signal goes; undefined without a valid endpoint, and then nothing is sent anywhere. */
+  private urls: Record<Signal, URL> | undefined
+  private headers: Record<string, string> = {}
 
-  constructor(private readonly options: ExporterOptions, private readonly logger: Logger) {
+  constructor(options: ExporterOptions, private readonly logger: Logger) {
+    this.configure(options)
+  }
+
+  /** Takes new options (the configuration read again before a deferred start); what is queued stays. */
+  configure(options: ExporterOptions): void {
+    this.options = options
     const base = options.endpoint.replace(/\/+$/, '')
-    this.urls = { metrics: new URL(`${base}/v1/metrics`), traces: new URL(`${base}/v1/traces`), logs: new URL(`${base}/v1/logs`) }
+    try {
+      this.urls = { metrics: new URL(`${base}/v1/metrics`), traces: new URL(`${base}/v1/traces`), logs: new URL(`${base}/v1/logs`) }
+    } catch {
+      this.urls = undefined
+    }
     this.headers = { 'content-type': 'application/json', 'user-agent': 'agent-node' }
     if (options.key) this.headers[options.keyHeader.toLowerCase()] = options.key
   }
 
-  enqueue(payload: Omit<Payload, 'attempts'>): void {
-    const item: Payload = { ...payload, attempts: 0 }
+  enqueue(payload: Omit<Payload, 'attempts' | 'id'>): void {
+    if (this.urls === undefined) return
+    const item: Payload = { ...payload, id: this.nextId(), attempts: 0 }
     this.queue.push(item)
     this.queuedBytes += item.body.length
     let dropped = 0
@@ -101,10 +132,15 @@ export class Exporter {
     this.pump()
   }
 
+  private nextId(): string {
+    return `${this.options.payloadIdPrefix ?? 'agent'}-${++this.sequence}`
+  }
+
   /** Takes a queued payload out to make room: counted as dropped. */
   private evict(payload: Payload): void {
     this.queuedBytes -= payload.body.length
     this.countDropped(payload)
+    payload.settled?.(false)
   }
 
   /** Gives up on a payload that was tried: counted as dropped, or for a drop report, owed again. */
@@ -115,6 +151,7 @@ export class Exporter {
       return
     }
     this.countDropped(payload)
+    payload.settled?.(false)
   }
 
   private countDropped(payload: Payload): void {
@@ -126,16 +163,19 @@ export class Exporter {
 
   /**
    * A payload with the drop counts not yet reported, built when it is sent so
-   * it always carries every drop so far. It is never queued (so it cannot be
-   * dropped for room); if it fails, its counts are owed again.
+   * it carries every drop so far. It is never queued (so it cannot be dropped
+   * for room). One that failed and may have arrived is sent again as it was,
+   * under its id, so its counts can never arrive twice; one rejected is owed
+   * again.
    */
   private dropReport(): Payload | undefined {
+    if (this.unsentReport) return this.unsentReport
     const owed = this.stats.unreported
     if (!this.options.encodeDrops || (owed.payloads === 0 && owed.requests === 0)) return undefined
     const carries = { ...owed }
     owed.payloads = 0
     owed.requests = 0
-    return { signal: 'metrics', body: this.options.encodeDrops(carries), requests: 0, carries, attempts: 0 }
+    return (this.unsentReport = { signal: 'metrics', body: this.options.encodeDrops(carries), requests: 0, id: this.nextId(), carries, attempts: 0 })
   }
 
   private pump(): void {
@@ -158,12 +198,12 @@ export class Exporter {
   private async attempt(payload: Payload): Promise<void> {
     payload.attempts++
     payload.firstTriedAt ??= Date.now()
-    const url = this.urls[payload.signal]
+    const url = this.urls![payload.signal]
     let result: SendResult | undefined
     let error: SendError | undefined
     try {
       let body = payload.body
-      const headers = { ...this.headers }
+      const headers: Record<string, string> = { ...this.headers, [PAYLOAD_ID_HEADER]: payload.id }
       if (body.length >= this.options.compressMinBytes) {
         body = await gzipAsync(body)
         headers['content-encoding'] = 'gzip'
@@ -179,6 +219,8 @@ export class Exporter {
       this.onSuccess(payload, url)
     } else if (result && !isRetryable(result.status)) {
       this.stats.rejected++
+      if (payload === this.unsentReport) this.unsentReport = undefined
+      this.lastFailure = `the collector rejected a payload with HTTP ${result.status}; check "endpoint" and "key"`
       this.giveUp(payload)
       this.logger.reportOnce(`rejected:${result.status}`, 'warn', 'AGENT_EXPORT_REJECTED', url.origin + url.pathname, result.status, result.body.slice(0, 200))
       this.backoffAttempt = 0
@@ -195,6 +237,9 @@ export class Exporter {
 
   private onSuccess(payload: Payload, url: URL): void {
     this.countSent(payload)
+    if (payload === this.unsentReport) this.unsentReport = undefined
+    payload.settled?.(true)
+    this.lastFailure = undefined
     this.backoffAttempt = 0
     if (this.failing) {
       this.failing = false
@@ -219,14 +264,14 @@ export class Exporter {
       this.logger.reportOnce(key, 'error', 'AGENT_TLS', url.origin, `${error.code ?? ''} ${error.message}`.trim())
     } else {
       const reason = error ? `${error.code ? error.code + ': ' : ''}${error.message}` : `HTTP ${result!.status}`
-      const fix = error?.kind === 'network' && error.code === 'ENOTFOUND'
-        ? 'The host name does not resolve; check "endpoint".'
-        : error?.code === 'ECONNREFUSED' ? 'Nothing listens there; start the collector or fix "endpoint".' : 'The collector is slow or unavailable.'
+      const fix = failureFix(error)
+      this.lastFailure = `${reason}. ${fix}`
       this.logger.reportOnce(key, 'warn', 'AGENT_EXPORT_FAILED', url.origin + url.pathname, reason, fix)
     }
+    if (error?.kind === 'tls') this.lastFailure = `TLS: ${error.message}; set "caFile" to the CA that signed the collector's certificate`
     const deadline = (payload.firstTriedAt ?? Date.now()) + (this.options.retryDeadlineMs ?? 600_000)
     if (payload.carries) {
-      this.giveUp(payload) // rebuilt with the latest counts on the next try
+      // Kept as it is (unsentReport): sent again under its id once the collector answers.
     } else if (Date.now() >= deadline) {
       this.giveUp(payload)
     } else if (this.queue.length >= this.options.maxQueue || this.queuedBytes + payload.body.length > this.options.maxQueueBytes) {
@@ -252,7 +297,7 @@ export class Exporter {
   /** Nothing queued, nothing in flight, and no drop count owed to the collector. */
   get idle(): boolean {
     const owed = this.options.encodeDrops ? this.stats.unreported.payloads + this.stats.unreported.requests : 0
-    return this.queue.length === 0 && !this.inFlight && owed === 0
+    return this.queue.length === 0 && !this.inFlight && owed === 0 && this.unsentReport === undefined
   }
 
   private settleWaiters(): void {
@@ -307,9 +352,14 @@ export class Exporter {
    */
   sendAtExit(timeoutMs: number): boolean {
     if (this.queue.length === 0) return true
-    const items = this.queue.map((p) => ({ url: this.urls[p.signal].href, body: p.body }))
+    const urls = this.urls
+    if (urls === undefined) return false
+    const items = this.queue.map((p) => ({ url: urls[p.signal].href, body: p.body, headers: { [PAYLOAD_ID_HEADER]: p.id } }))
     if (!sendAtExit({ items, headers: this.headers, timeoutMs, ...(this.options.ca ? { ca: this.options.ca } : {}) })) return false
-    for (const p of this.queue) this.countSent(p)
+    for (const p of this.queue) {
+      this.countSent(p)
+      p.settled?.(true)
+    }
     this.queue.length = 0
     this.queuedBytes = 0
     return true
@@ -335,4 +385,24 @@ export function readCa(file: string, logger: Logger): Buffer | undefined {
     logger.report('error', 'AGENT_CONFIG_VALUE', 'caFile', JSON.stringify(file), 'the configuration', 'a readable PEM file', `unused (${describeError(err)})`)
     return undefined
   }
+}
+
+/** What to do about a failed send, by its real cause. */
+function failureFix(error: SendError | undefined): string {
+  switch (error?.code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'The host name does not resolve; check "endpoint".'
+    case 'ECONNREFUSED':
+      return 'Nothing listens there; start the collector or fix "endpoint".'
+    case 'EMFILE':
+    case 'ENFILE':
+      return 'This process has no file descriptor left (its own limit, not the collector): raise the limit (ulimit -n) or look for a descriptor leak in the app.'
+    case 'ERR_SSL_WRONG_VERSION_NUMBER':
+    case 'EPROTO':
+      return 'The endpoint does not speak TLS: use http:// in "endpoint", or enable TLS on the collector.'
+    case 'ECONNRESET':
+      return 'The collector closed the connection; check that "endpoint" points at an OTLP/HTTP receiver.'
+  }
+  return 'The collector is slow or unavailable.'
 }

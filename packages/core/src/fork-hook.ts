@@ -1,6 +1,8 @@
 import childProcess, { type ChildProcess } from 'node:child_process'
 import cluster, { type Worker } from 'node:cluster'
-import { syncBuiltinESMExports } from 'node:module'
+import { existsSync, readFileSync, realpathSync } from 'node:fs'
+import { createRequire, syncBuiltinESMExports } from 'node:module'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { kForkHook, kForkWrapped as kWrapped } from './symbols.js'
 
@@ -35,8 +37,44 @@ export function preloadPath(): string {
   return url.protocol === 'file:' ? fileURLToPath(url) : url.href
 }
 
+/**
+ * Whether these Node flags already load the agent (a register or the core
+ * preload), named by package (`@agent/express/register`) or by file path
+ * (`./node_modules/@agent/express/dist/register.js`, a workspace path): then a
+ * child inherits it and gets no second one.
+ */
 export function hasPreload(execArgv: readonly string[], path: string): boolean {
-  return execArgv.some((a) => a.includes(path) || /@agent\/[a-z]+\/register|@agent\/core\/preload/.test(a))
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!
+    const inline = /^(?:--import|--require|-r)=(.+)$/.exec(arg)
+    const spec = inline ? inline[1]! : /^(?:--import|--require|-r)$/.test(arg) ? execArgv[i + 1] : undefined
+    if (spec === undefined) continue
+    if (spec.includes(path) || /@agent\/[a-z]+\/register|@agent\/core\/preload/.test(spec) || isAgentFile(spec)) return true
+  }
+  return false
+}
+
+const agentFiles = new Map<string, boolean>()
+
+/** A preload given by path that is a file of one of @agent's packages (by the nearest package.json's name). */
+function isAgentFile(spec: string): boolean {
+  let known = agentFiles.get(spec)
+  if (known !== undefined) return known
+  known = false
+  try {
+    let file = realpathSync(spec.startsWith('file:') ? fileURLToPath(spec) : createRequire(join(process.cwd(), 'noop.js')).resolve(spec))
+    for (let depth = 0; depth < 6 && file !== dirname(file); depth++) {
+      file = dirname(file)
+      const pkg = join(file, 'package.json')
+      if (!existsSync(pkg)) continue
+      known = /^@agent\//.test(String((JSON.parse(readFileSync(pkg, 'utf8')) as { name?: unknown }).name ?? ''))
+      break
+    }
+  } catch {
+    // not resolvable from here: not ours to judge
+  }
+  agentFiles.set(spec, known)
+  return known
 }
 
 /**

@@ -31,8 +31,14 @@ const TLS_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_UNTRUSTED', 'CERT_REJECTED',
 ])
 
-/** Response bodies are read only to report errors: cap what is kept. */
+/**
+ * Answers are read only to report errors: at most this much of any body is
+ * read, then the socket is let go. A collector that answers with a huge or
+ * endless body costs the app nothing more.
+ */
 const MAX_BODY = 4096
+/** After a 2xx (already a success), how long its body may take to end before the socket is let go. */
+const SUCCESS_BODY_GRACE_MS = 250
 
 /** A request in flight: `ref` keeps the process alive for it (final flush). */
 export interface PendingSend {
@@ -100,7 +106,8 @@ export function send(url: URL, body: Buffer, options: SendOptions, startRef = fa
     }
 
     const connectTimer = timer(options.connectTimeoutMs, () => fail(new SendError('connect-timeout', `no connection within ${options.connectTimeoutMs} ms`)))
-    timer(options.totalTimeoutMs, () => fail(new SendError('timeout', `no complete response within ${options.totalTimeoutMs} ms`)))
+    let answered: (() => void) | undefined
+    timer(options.totalTimeoutMs, () => (answered ? answered() : fail(new SendError('timeout', `no complete response within ${options.totalTimeoutMs} ms`))))
 
     request.on('socket', (s: Socket) => {
       socket = s
@@ -112,22 +119,43 @@ export function send(url: URL, body: Buffer, options: SendOptions, startRef = fa
     })
     request.on('error', (err: NodeJS.ErrnoException) => {
       const code = err.code ?? ''
-      const kind: FailureKind = TLS_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') ? 'tls' : 'network'
+      // A plain-http server answering a TLS handshake is a wrong endpoint, not an untrusted certificate.
+      const plainHttp = code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(err.message)
+      const kind: FailureKind = !plainHttp && (TLS_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) ? 'tls' : 'network'
       fail(new SendError(kind, err.message, code))
     })
     request.on('response', (res) => {
+      const status = res.statusCode ?? 0
+      const retryAfterMs = parseRetryAfter(res.headers['retry-after'] as string | undefined)
+      const result = (text: string): SendResult => ({ status, body: text, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) })
       const chunks: Buffer[] = []
       let size = 0
+      const text = () => Buffer.concat(chunks).toString('utf8', 0, Math.min(size, MAX_BODY))
+      // A 2xx is a success from its status line on: the payload arrived, and
+      // whatever its body does next can never make it count as failed.
+      if (status >= 200 && status < 300) {
+        finish(() => resolve(result('')))
+        const letGo = setTimeout(() => request?.destroy(), SUCCESS_BODY_GRACE_MS)
+        letGo.unref()
+        res.on('end', () => clearTimeout(letGo))
+      }
       res.on('data', (chunk: Buffer) => {
         if (size < MAX_BODY) chunks.push(chunk)
         size += chunk.length
+        if (size > MAX_BODY) {
+          // Enough to report it; the rest is not read.
+          finish(() => resolve(result(text())))
+          request?.destroy()
+        }
       })
       res.on('error', (err) => fail(new SendError('network', err.message)))
       res.on('aborted', () => fail(new SendError('network', 'response aborted')))
-      res.on('end', () => finish(() => {
-        const retryAfterMs = parseRetryAfter(res.headers['retry-after'] as string | undefined)
-        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8', 0, Math.min(size, MAX_BODY)), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) })
-      }))
+      res.on('end', () => finish(() => resolve(result(text()))))
+      // A status line that came in time settles the send at the deadline, even if its body trickles.
+      answered = () => finish(() => {
+        request?.destroy()
+        resolve(result(text()))
+      })
     })
     request.end(body)
   })

@@ -39,11 +39,16 @@ export function install(options: InstallOptions = {}): Agent | undefined {
       const sameInstall = dirname(other) === dirname(state.owner)
       state.agent.logger.report(sameInstall ? 'debug' : 'info', 'AGENT_DUPLICATE_COPY', state.owner, other)
     }
-    const { framework, frameworkLoaded = true, routeResolver, ...rest } = options
-    const agent = (state.agent ??= new Agent(rest))
+    const { framework, frameworkLoaded = true, routeResolver, creators, logWrite, ...configOptions } = options
+    const existing = state.agent
+    const agent = (state.agent ??= new Agent({ ...configOptions, ...(creators ? { creators } : {}), ...(logWrite ? { logWrite } : {}) }))
+    if (existing) agent.applyCodeOptions(configOptions)
     if (framework && !agent.framework) agent.framework = framework
+    // With a framework's integration, requests are named by their routes; the others were answered before any route.
+    if (framework) agent.recorder.routesExpected = true
     if (routeResolver) agent.recorder.addRouteResolver(routeResolver)
-    agent.activate(framework && frameworkLoaded ? framework.name : undefined)
+    // A preload (frameworkLoaded false) may run before the app's environment is complete.
+    agent.activate(framework && frameworkLoaded ? framework.name : undefined, !frameworkLoaded)
     return agent
   } catch (err) {
     try {
@@ -64,5 +69,6 @@ export function installInherited(env: NodeJS.ProcessEnv = process.env): Agent | 
   } catch {
     // a malformed value: the child runs on its own configuration
   }
-  return install(options)
+  // As a preload the environment may not be complete yet (PM2): read again at the first request if need be.
+  return install({ ...options, frameworkLoaded: false })
 }

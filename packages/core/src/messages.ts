@@ -4,8 +4,12 @@
 export const messages = {
   AGENT_CONFIG_VALUE: (key: string, value: string, source: string, expected: string, using: string) =>
     `config key "${key}" from ${source} has value ${value}; expected ${expected}. "${key}" stays ${using}; fix the value there.`,
-  AGENT_CONFIG_UNKNOWN_KEY: (key: string, source: string) =>
-    `unknown config key "${key}" in ${source}; it is ignored. See the configuration table in the @agent README for the valid keys.`,
+  AGENT_CONFIG_UNKNOWN_KEY: (key: string, source: string, closest?: string) =>
+    `unknown config key "${key}" in ${source}; it is ignored.${closest ? ` Did you mean ${closest}?` : ''} See the configuration table in the @agent README for the valid keys.`,
+  AGENT_ENDPOINT_PATH: (given: string, source: string, using: string) =>
+    `"endpoint" from ${source} is ${given}, a signal's own URL; the agent appends /v1/metrics, /v1/traces and /v1/logs to the base itself, so it uses ${using}. Give the base URL there.`,
+  AGENT_OPTIONS_TOO_LATE: (keys: string[]) =>
+    `options given in code for ${keys.map((k) => `"${k}"`).join(', ')} came after the agent started (a register flag started it first); they take effect at the next start. Put them in the environment (AGENT_*) or a config file, which the flag reads.`,
   AGENT_CONFIG_FILE: (file: string, reason: string) =>
     `config file ${file} could not be used (${reason}); it is ignored and the agent runs on defaults, environment and code options. Fix the file or unset AGENT_CONFIG_FILE.`,
   AGENT_NOT_STARTED: (reason: string) => `agent not started: ${reason}`,
@@ -24,10 +28,10 @@ export const messages = {
   AGENT_EXPORT_RECOVERED: (url: string) => `export to ${url} works again.`,
   AGENT_QUEUE_DROPPED: (count: number, limit: string) =>
     `export queue full (${limit}): dropped ${count} oldest payload(s) so memory stays bounded. Further drops are counted and reported with the next successful export.`,
-  AGENT_SHUTDOWN_TIMEOUT: (ms: number, pending: number) =>
-    `final flush did not finish within shutdownTimeoutMs (${ms} ms); ${pending} payload(s) were not delivered. Raise shutdownTimeoutMs or check the collector.`,
-  AGENT_WORKER_LOST: (workerId: number, pid: number, how: string) =>
-    `cluster worker ${workerId} (pid ${pid}) exited (${how}) without handing over its current interval; the requests it served since its last report are lost. A graceful stop (disconnect, SIGTERM) hands it over.`,
+  AGENT_SHUTDOWN_TIMEOUT: (ms: number, pending: number, lastFailure: string | undefined) =>
+    `final delivery did not finish within shutdownTimeoutMs (${ms} ms); ${pending} payload(s) were not delivered. ${lastFailure ? `The last export failed: ${lastFailure}.` : 'Raise shutdownTimeoutMs or check the collector.'}`,
+  AGENT_WORKER_LOST: (workerId: number, pid: number, how: string, seconds: number) =>
+    `cluster worker ${workerId} (pid ${pid}) exited (${how}) without handing over its current interval; the requests it served in its last ${seconds.toFixed(1)} s are lost (reported as agent.cluster.lost_seconds). A graceful stop (disconnect, SIGTERM) hands them over.`,
   AGENT_INSTALL_FAILED: (reason: string) =>
     `install failed (${reason}); the app runs on without monitoring. This is a bug of the agent: please report it with this line.`,
   AGENT_TLS: (url: string, reason: string) =>

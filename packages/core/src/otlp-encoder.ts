@@ -2,6 +2,7 @@ import type { IntervalSnapshot } from './aggregator.js'
 import type { ErrorGroup } from './error-service.js'
 import type { DropCounts } from './exporter.js'
 import { HISTOGRAM_SCALE } from './histogram.js'
+import type { LostWorker } from './cluster-hub.js'
 import type { ProcessIdentity } from './process-identity.js'
 import type { RuntimeSnapshot } from './runtime-metrics.js'
 import { newTraceIds, type TraceRecord } from './slow-traces.js'
@@ -69,7 +70,7 @@ function sum(name: string, unit: string, start: string, end: string, points: { a
     sum: {
       aggregationTemporality: DELTA,
       isMonotonic: true,
-      dataPoints: points.map((p) => ({ attributes: p.attributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(p.value) })),
+      dataPoints: points.map((p) => ({ attributes: p.attributes, startTimeUnixNano: start, timeUnixNano: end, ...(Number.isInteger(p.value) ? { asInt: String(p.value) } : { asDouble: p.value }) })),
     },
   }
 }
@@ -83,11 +84,24 @@ export interface MetricsInput {
   interval: IntervalSnapshot
   runtime?: RuntimeSnapshot
   drops?: DropCounts
-  /** Cluster workers that died without handing over their interval. */
-  lostIntervals?: number
-  /** Extra per-process resources (cluster breakdown), each with its own interval. */
-  processes?: { resource: KeyValue[]; interval: IntervalSnapshot; runtime?: RuntimeSnapshot }[]
+  /** Cluster workers that died without handing over, with the time they lost. */
+  lost?: LostWorker[]
+  /**
+   * Extra per-process resources (a primary's breakdown of its workers), each
+   * with its own interval and the last hand-over it holds (`handOverThrough`).
+   */
+  processes?: { resource: KeyValue[]; interval: IntervalSnapshot; runtime?: RuntimeSnapshot; handOverThrough?: number }[]
+  /**
+   * A worker whose primary died: what it had handed over and was never
+   * acknowledged, each under its hand-over numbers, so a collector that
+   * already stored them through the primary stores them once.
+   */
+  orphans?: { interval: IntervalSnapshot; from: number; through: number }[]
 }
+
+/** Resource attributes that number cluster hand-overs: how a collector stores each once. */
+export const HAND_OVER_FROM = 'agent.handover.from'
+export const HAND_OVER_THROUGH = 'agent.handover.through'
 
 function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | undefined, drops: DropCounts | undefined) {
   const start = nanos(interval.startMs)
@@ -150,13 +164,21 @@ function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | und
 
 export function encodeMetrics(input: MetricsInput): string {
   const own = scopeMetrics(input.interval, input.runtime, input.drops)
-  if (input.lostIntervals) {
+  if (input.lost && input.lost.length > 0) {
+    const start = nanos(input.interval.startMs)
     const end = nanos(input.interval.endMs)
-    own.metrics.push(sum('agent.cluster.lost_intervals', '{interval}', nanos(input.interval.startMs), end, [{ attributes: [], value: input.lostIntervals }]))
+    own.metrics.push(sum('agent.cluster.lost_intervals', '{interval}', start, end, [{ attributes: [], value: input.lost.length }]))
+    const perWorker = input.lost.map((l) => ({ attributes: [attr('agent.worker.id', String(l.workerId)), attr('process.pid', l.pid)], value: l.seconds }))
+    own.metrics.push(sum('agent.cluster.lost_seconds', 's', start, end, perWorker))
   }
   const resourceMetrics = [{ resource: { attributes: input.resource }, scopeMetrics: [own] }]
   for (const p of input.processes ?? []) {
-    resourceMetrics.push({ resource: { attributes: p.resource }, scopeMetrics: [scopeMetrics(p.interval, p.runtime, undefined)] })
+    const attributes = p.handOverThrough ? [...p.resource, attr(HAND_OVER_THROUGH, p.handOverThrough)] : p.resource
+    resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(p.interval, p.runtime, undefined)] })
+  }
+  for (const o of input.orphans ?? []) {
+    const attributes = [...input.resource, attr(HAND_OVER_FROM, o.from), attr(HAND_OVER_THROUGH, o.through)]
+    resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(o.interval, undefined, undefined)] })
   }
   return JSON.stringify({ resourceMetrics })
 }

@@ -8,9 +8,19 @@ import { Redactor } from './redact.js'
 import type { RequestRecord } from './request-record.js'
 import { SlowTraceBuffer, type TraceRecord } from './slow-traces.js'
 
-/** The endpoint for requests no route matched: one, never one per URL. */
+/** The endpoint for requests nothing answered (404): one, never one per URL. */
 export const UNMATCHED_ROUTE = '(unmatched)'
 const SLOW_TRACES_PER_INTERVAL = 20
+/** Normalized-path names per interval for requests no route named, where the app has no routes to name them. */
+const MAX_PATH_NAMES = 50
+
+/** The name of an unrouted request past the path names: one per status class (`(unmatched 4xx)`). */
+function unmatchedClass(status: number): string {
+  const cls = (status / 100) | 0
+  return cls >= 1 && cls <= 5 ? `(unmatched ${cls}xx)` : UNMATCHED_ROUTE
+}
+
+type RecorderConfig = Pick<AgentConfig, 'maxEndpoints' | 'errorsEnabled' | 'sensitiveKeys' | 'keyHeader' | 'ignorePaths' | 'slowRequestMs'>
 
 /** Names a request the integration could not name while it ran (its app was instrumented late). */
 export type RouteResolver = (req: object) => string | undefined
@@ -24,19 +34,34 @@ export type RouteResolver = (req: object) => string | undefined
 export class RequestRecorder {
   readonly aggregator: Aggregator
   /** Exists only when errors are enabled. */
-  readonly errors: ErrorService | undefined
+  errors: ErrorService | undefined
   private readonly slowTraces = new SlowTraceBuffer(SLOW_TRACES_PER_INTERVAL)
-  private readonly redactor: Redactor
+  private redactor!: Redactor
   private readonly pathNames = new PathNames()
-  private readonly ignoreExact: Set<string>
-  private readonly ignorePrefixes: string[]
-  private readonly slowRequestMs: number
+  private ignoreExact!: Set<string>
+  private ignorePrefixes!: string[]
+  private slowRequestMs!: number
   /** Asked, in order, for a request nothing named while it ran. */
   private readonly routeResolvers: RouteResolver[] = []
+  /**
+   * A framework integration names requests by their routes: one it did not
+   * name was answered before any route (an auth check, a body parser, static
+   * files, a scanner's URL) and gets a status-class name, never its URL.
+   */
+  routesExpected = false
+  /** Path names given to unrouted requests this interval (bounded by MAX_PATH_NAMES). */
+  private pathNamesUsed = new Set<string>()
 
-  constructor(config: Pick<AgentConfig, 'maxEndpoints' | 'errorsEnabled' | 'sensitiveKeys' | 'keyHeader' | 'ignorePaths' | 'slowRequestMs'>) {
+  constructor(config: RecorderConfig) {
     this.aggregator = new Aggregator(config.maxEndpoints)
-    this.errors = config.errorsEnabled ? new ErrorService() : undefined
+    this.configure(config)
+  }
+
+  /** Takes the configuration (again, before a deferred start); what was recorded stays. */
+  configure(config: RecorderConfig): void {
+    this.aggregator.maxEndpoints = config.maxEndpoints
+    if (!config.errorsEnabled) this.errors = undefined
+    else this.errors ??= new ErrorService()
     // The agent's own key header is as secret as an authorization header.
     this.redactor = new Redactor(config.sensitiveKeys, [config.keyHeader.toLowerCase()])
     this.ignoreExact = new Set(config.ignorePaths.filter((p) => !p.endsWith('*')))
@@ -66,9 +91,10 @@ export class RequestRecorder {
   finish(record: RequestRecord, res: ServerResponse, aborted: boolean): void {
     const durationMs = performance.now() - record.start
     const status = res.statusCode
-    const route = record.route ?? this.lateRoute(res) ?? (status === 404 ? UNMATCHED_ROUTE : this.pathNames.nameOf(record.url))
+    const named = record.route ?? this.lateRoute(res)
+    const route = named ?? this.unroutedName(record.url, status)
     // A thrown error the app turned into a 4xx is captured, but the request did not fail.
-    this.aggregator.record(record.method, route, durationMs, status >= 500, aborted)
+    this.aggregator.record(record.method, route, durationMs, status >= 500, aborted, named !== undefined)
     const slow = durationMs >= this.slowRequestMs
     if ((record.error === undefined || !this.errors) && !slow) return
     const req = res.req as (typeof res.req & { params?: Record<string, unknown> }) | undefined
@@ -91,6 +117,17 @@ export class RequestRecorder {
     }
   }
 
+  /** A bounded name for a request no route named: never a routed endpoint's slot, never one per URL. */
+  private unroutedName(url: string, status: number): string {
+    if (status === 404) return UNMATCHED_ROUTE
+    if (this.routesExpected) return unmatchedClass(status)
+    const name = this.pathNames.nameOf(url)
+    if (this.pathNamesUsed.has(name)) return name
+    if (this.pathNamesUsed.size >= MAX_PATH_NAMES) return unmatchedClass(status)
+    this.pathNamesUsed.add(name)
+    return name
+  }
+
   private lateRoute(res: ServerResponse): string | undefined {
     for (const resolve of this.routeResolvers) {
       try {
@@ -105,6 +142,7 @@ export class RequestRecorder {
 
   /** The interval's per-endpoint aggregate; the next one starts empty. */
   takeInterval(): IntervalSnapshot {
+    this.pathNamesUsed = new Set()
     return this.aggregator.drain()
   }
 

@@ -1,24 +1,43 @@
 import type { Server } from 'node:http'
+import { Aggregator, type IntervalSnapshot } from './aggregator.js'
 import { AGENT_CMD, isAgentMessage, type AgentMessage } from './ipc-messages.js'
 import type { Logger } from './logger.js'
 import { kServerWatched } from './symbols.js'
 
 /** An interval as a worker hands it over. */
-export type WorkerInterval = Omit<Extract<AgentMessage, { type: 'interval' }>, 'cmd' | 'type' | 'final'>
+export type WorkerInterval = Omit<Extract<AgentMessage, { type: 'interval' }>, 'cmd' | 'type' | 'final' | 'seq'>
 
 /** Asked to hand its interval on when the primary wants the last one (implemented by `Agent`). */
 export interface IntervalOwner {
   handOnInterval(final: boolean): void
 }
 
+/** A hand-over kept until the primary acknowledges it: hand-overs `from` through `through`. */
+export interface UnacknowledgedHandOver {
+  from: number
+  through: number
+  interval: IntervalSnapshot
+}
+
+/** Hand-overs kept for the primary's acknowledgement; older ones merge beyond this. */
+const MAX_UNACKNOWLEDGED = 64
+/** How long a worker at its exit waits to learn whether its primary died. */
+const PRIMARY_DEATH_WAIT_MS = 100
+
 /**
  * A cluster worker's side: says hello to the primary and, once an agent
- * there answers, hands each interval over IPC instead of exporting it. A
- * worker whose primary runs no agent (PM2's daemon) never gets an answer and
- * exports directly.
+ * there answers, hands its data over IPC instead of exporting it. Each
+ * hand-over is kept until the primary says the payload holding it settled; if
+ * the primary dies first, the worker exports what was not acknowledged
+ * itself (`takeUnacknowledged`). A worker whose primary runs no agent (PM2's
+ * daemon) never gets an answer and exports directly.
  */
 export class WorkerLink {
   private linked = false
+  private seq = 0
+  private unacknowledged: UnacknowledgedHandOver[] = []
+  /** The primary's pid: a worker whose parent changed has lost its primary. */
+  private readonly primaryPid = process.ppid
   private readonly onInternal = (message: unknown) => {
     if (!isAgentMessage(message)) return
     if (message.type === 'ack' && message.instanceId === this.instanceId) {
@@ -26,6 +45,9 @@ export class WorkerLink {
       this.logger.debug('cluster primary runs an agent: intervals go to it')
     } else if (message.type === 'flush' && this.usable) {
       this.owner.handOnInterval(true)
+    } else if (message.type === 'exported') {
+      const acknowledged = message.seq
+      this.unacknowledged = this.unacknowledged.filter((u) => u.through > acknowledged)
     }
   }
 
@@ -46,10 +68,42 @@ export class WorkerLink {
     return this.linked && process.connected === true
   }
 
-  /** Sends the interval to the primary; resolves once written, false if it could not be. */
+  /** Sends the data to the primary and keeps it until acknowledged; resolves once written, false if it could not be. */
   handOver(final: boolean, data: WorkerInterval): Promise<boolean> {
     if (!this.usable) return Promise.resolve(false)
-    return this.post({ cmd: AGENT_CMD, type: 'interval', final, ...data })
+    const seq = ++this.seq
+    this.keep(seq, data.interval)
+    return this.post({ cmd: AGENT_CMD, type: 'interval', seq, final, ...data })
+  }
+
+  private keep(seq: number, interval: IntervalSnapshot): void {
+    this.unacknowledged.push({ from: seq, through: seq, interval })
+    if (this.unacknowledged.length <= MAX_UNACKNOWLEDGED) return
+    // Bounded: the two oldest become one, numbered by both.
+    const [a, b] = this.unacknowledged.splice(0, 2) as [UnacknowledgedHandOver, UnacknowledgedHandOver]
+    const merged = new Aggregator(Number.MAX_SAFE_INTEGER)
+    merged.merge(a.interval)
+    merged.merge(b.interval)
+    this.unacknowledged.unshift({ from: a.from, through: b.through, interval: merged.drain(b.interval.endMs) })
+  }
+
+  /**
+   * At this worker's exit: what it handed over and the primary never
+   * acknowledged, if the primary died (its pid is no longer this process's
+   * parent). A primary that lives still delivers it: nothing is taken then.
+   * At exit (`atExit`), waits up to PRIMARY_DEATH_WAIT_MS for the kernel to
+   * reparent this process, which can follow the closed channel by a moment;
+   * otherwise the next interval asks again.
+   */
+  takeUnacknowledged(atExit: boolean): UnacknowledgedHandOver[] {
+    if (this.unacknowledged.length === 0 || process.connected === true) return []
+    const deadline = Date.now() + (atExit ? PRIMARY_DEATH_WAIT_MS : 0)
+    const pause = new Int32Array(new SharedArrayBuffer(4))
+    while (process.ppid === this.primaryPid && Date.now() < deadline) Atomics.wait(pause, 0, 0, 5)
+    if (process.ppid === this.primaryPid) return []
+    const out = this.unacknowledged
+    this.unacknowledged = []
+    return out
   }
 
   private post(message: AgentMessage): Promise<boolean> {

@@ -7,6 +7,7 @@ import { GuardedFactory, defaultCreators, type ResourceCreators } from '../src/g
 import { Logger } from '../src/logger.ts'
 import { runFixture, exitWithin } from './helpers/fixtures.ts'
 import { get } from '@agent/test-helpers/load.ts'
+import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
 
 const base = { name: 'test-app', key: 'k', endpoint: 'http://127.0.0.1:9', logLevel: 'info' as const, flushIntervalMs: 60_000 }
 
@@ -169,4 +170,56 @@ test("the agent does not start inside the app's worker threads unless instrument
   const on = await inThread(true)
   assert.equal(on.state, 'started')
   assert.equal(on.role, 'thread')
+})
+
+test('a mistyped endpoint never falls back to another address: the agent does not start, and says why at warn', () => {
+  const { lines, logWrite } = capture()
+  const agent = new Agent({ ...base, endpoint: 'htp://127.0.0.1:4318', logLevel: 'warn', forceStart: true, logWrite })
+  assert.equal(agent.activate().start, false)
+  assert.equal(agent.state, 'idle')
+  const text = lines.join('')
+  assert.match(text, /AGENT_CONFIG_VALUE: config key "endpoint"/)
+  assert.match(text, /AGENT_NOT_STARTED: agent not started: no valid endpoint/)
+})
+
+test('missing settings are one warning naming each of them', () => {
+  const { lines, logWrite } = capture()
+  const agent = new Agent({ ...base, name: '', key: '', logLevel: 'warn', logWrite })
+  agent.activate()
+  assert.equal(lines.length, 1, lines.join(''))
+  assert.match(lines[0]!, /warn: AGENT_NOT_STARTED: .*no application name.*no key/)
+})
+
+test('the start line never prints credentials of the endpoint', () => {
+  const { lines, logWrite } = capture()
+  const agent = new Agent({ ...base, endpoint: 'http://user:s3cret-pass@127.0.0.1:9', forceStart: true, logWrite })
+  agent.start()
+  agent.stop()
+  assert.match(lines.join(''), /started for service/)
+  assert.doesNotMatch(lines.join(''), /s3cret-pass/)
+})
+
+test('with instrumentWorkerThreads, the agent runs in a worker thread of the app and delivers at the thread\'s end', async () => {
+  const { Worker } = await import('node:worker_threads')
+  const sink = await OtlpSink.start()
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads')
+    const http = require('node:http')
+    require('@agent/core').install({ name: 'in-thread', key: 'k', endpoint: workerData.endpoint, instrumentWorkerThreads: true, logLevel: 'warn' })
+    const server = http.createServer((req, res) => res.end('ok')).listen(0, '127.0.0.1', () => parentPort.postMessage(server.address().port))
+    parentPort.once('message', () => { server.close(); parentPort.close() })`
+  try {
+    const worker = new Worker(code, { eval: true, workerData: { endpoint: sink.url } })
+    const stderr: string[] = []
+    worker.on('error', (err) => stderr.push(String(err)))
+    const port = await once(worker, 'message').then(([p]) => p as number)
+    for (let i = 0; i < 7; i++) assert.equal((await get(`http://127.0.0.1:${port}/in-thread/${i}`)).status, 200)
+    worker.postMessage('close')
+    await once(worker, 'exit')
+    assert.deepEqual(stderr, [])
+    assert.equal(sink.requests(), 7)
+    assert.equal(sink.requests((r) => r['agent.process.role'] === 'thread'), 7)
+  } finally {
+    await sink.close()
+  }
 })

@@ -87,3 +87,70 @@ test('a worker killed mid-run: the total misses at most its unsent interval, and
   assert.equal(perPid(second.pid!), completions.filter((c) => c.pid === second.pid).length)
   await sink.close()
 })
+
+/** Waits until none of these pids runs any more (bounded). */
+async function gone(pids: number[], ms: number): Promise<boolean> {
+  const end = Date.now() + ms
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  while (Date.now() < end) {
+    if (!pids.some(alive)) return true
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return false
+}
+
+test('the primary SIGKILLed mid-run, 10 times: each worker delivers what the primary never acknowledged, and the total equals the requests served', { timeout: 180_000 }, async (t) => {
+  for (let round = 0; round < 10; round++) {
+    const sink = await OtlpSink.start()
+    const { run, waitEvent } = startCluster(agentEnv(sink))
+    const first = await waitEvent((e) => e.event === 'listening')
+    const second = await waitEvent((e) => e.event === 'listening' && e.pid !== first.pid)
+    const killAt = 100 + Math.floor(Math.random() * 100)
+    const completions = await clusterLoad(first.port!, 300, 4, (i) => {
+      if (i === killAt) run.kill('SIGKILL')
+    })
+    await exitWithin(run, 10_000)
+    assert.ok(await gone([first.pid!, second.pid!], 10_000), 'the workers end when their primary dies, as without the agent')
+    const delivered = sink.requests()
+    const lost = sink.sumOf('agent.cluster.lost_intervals')
+    t.diagnostic(`round ${round}: served ${completions.length}, delivered ${delivered}, killed at request ${killAt}`)
+    assert.equal(delivered, completions.length, `round ${round}: every served request delivered once (lost intervals reported: ${lost})`)
+    await sink.close()
+  }
+})
+
+test('a worker SIGKILLed under load at a 60 s report interval loses about its last second, and the primary reports how long', async () => {
+  const sink = await OtlpSink.start()
+  const { run, events, waitEvent } = startCluster({ ...agentEnv(sink), AGENT_FLUSH_INTERVAL_MS: '60000' })
+  const first = await waitEvent((e) => e.event === 'listening')
+  await waitEvent((e) => e.event === 'listening' && e.pid !== first.pid)
+  let killedAt = 0
+  // Paced, so the run spans several hand-overs before the kill.
+  const completions = await clusterLoad(first.port!, 600, 4, async (i) => {
+    if (i % 50 === 0) await new Promise((r) => setTimeout(r, 100))
+    if (i === 400) {
+      killedAt = Date.now()
+      run.child.send({ cmd: 'kill', pid: first.pid })
+    }
+  })
+  await waitEvent((e) => e.event === 'exit' && e.pid === first.pid)
+  await waitEvent(() => events.filter((x) => x.event === 'listening').length >= 3)
+  run.child.send({ cmd: 'stop-reforking' })
+  run.kill('SIGTERM')
+  assert.notEqual(await exitWithin(run, 15_000), 'hung')
+  const missing = completions.length - sink.requests()
+  const lastSecond = completions.filter((c) => c.pid === first.pid && c.at >= killedAt - 1500).length
+  const killedServed = completions.filter((c) => c.pid === first.pid).length
+  assert.ok(missing >= 0 && missing <= lastSecond, `missing ${missing}; the killed worker served ${killedServed}, ${lastSecond} of them in its last 1.5 s`)
+  assert.equal(sink.sumOf('agent.cluster.lost_intervals'), 1)
+  const lostSeconds = sink.sumOf('agent.cluster.lost_seconds')
+  assert.ok(lostSeconds > 0 && lostSeconds < 2, `lost seconds reported: ${lostSeconds}`)
+  await sink.close()
+})

@@ -55,7 +55,8 @@ for (const key of CONFIG_KEYS) {
 
   test(`config ${key}: bad value is reported once, naming key and expectation, and the default stands`, () => {
     const loaded = loadConfig({ options: { [key]: s.bad }, env: {}, cwd: emptyDir() })
-    assert.deepEqual(loaded.config[key], CONFIG_SPEC[key].default)
+    // An invalid endpoint never falls back to another address: it is left empty and nothing is exported.
+    assert.deepEqual(loaded.config[key], key === 'endpoint' ? '' : CONFIG_SPEC[key].default)
     const lines = problems(loaded)
     assert.equal(lines.length, 1)
     assert.match(lines[0]!, new RegExp(`AGENT_CONFIG_VALUE: config key "${key}"`))
@@ -118,4 +119,26 @@ test('a config file that is not an object, and unknown keys, are reported', () =
   assert.match(problems(loadConfig({ env: {}, cwd: dir }))[0]!, /one JSON object/)
   const unknown = loadConfig({ options: { flushIntervalMS: 5 }, env: {}, cwd: emptyDir() })
   assert.match(problems(unknown)[0]!, /unknown config key "flushIntervalMS"/)
+})
+
+test('an unknown AGENT_ variable or key is named with the closest known one', () => {
+  const lines = problems(loadConfig({ env: { AGENT_ENDPIONT: 'http://x', AGENT_FLUSH_INTERVAL: '5000', AGENT_COMPLETELY_ELSE: '1' }, cwd: emptyDir() }))
+  assert.match(lines.find((l) => l.includes('AGENT_ENDPIONT'))!, /Did you mean AGENT_ENDPOINT\?/)
+  assert.match(lines.find((l) => l.includes('"AGENT_FLUSH_INTERVAL"'))!, /Did you mean AGENT_FLUSH_INTERVAL_MS\?/)
+  assert.doesNotMatch(lines.find((l) => l.includes('AGENT_COMPLETELY_ELSE'))!, /Did you mean/)
+  assert.match(problems(loadConfig({ options: { flushIntervalMS: 5 }, env: {}, cwd: emptyDir() }))[0]!, /Did you mean flushIntervalMs\?/)
+  assert.deepEqual(problems(loadConfig({ env: { AGENT_CONFIG_FILE: 'x.json', AGENT_PROCESS_ROLE: 'child' }, cwd: emptyDir() })).filter((l) => l.includes('unknown')), [], 'the agent\'s own variables are known')
+})
+
+test('an endpoint given as a signal URL is cut to its base, and said', () => {
+  const loaded = loadConfig({ env: { AGENT_ENDPOINT: 'http://collector:4318/v1/metrics' }, cwd: emptyDir() })
+  assert.equal(loaded.config.endpoint, 'http://collector:4318')
+  assert.match(problems(loaded)[0]!, /AGENT_ENDPOINT_PATH: .*uses "http:\/\/collector:4318"/)
+})
+
+test('credentials in an endpoint are never printed', () => {
+  const bad = problems(loadConfig({ env: { AGENT_ENDPOINT: 'ftp://user:s3cret-pass@host' }, cwd: emptyDir() }))
+  assert.equal(bad.length, 1)
+  assert.doesNotMatch(bad[0]!, /s3cret-pass/)
+  assert.match(bad[0]!, /\*\*\*/)
 })

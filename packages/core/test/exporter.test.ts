@@ -143,3 +143,41 @@ test('https: a self-signed certificate is refused and reported; trusted with caF
   assert.equal(sink.received.length, 1)
   await sink.close()
 })
+
+test('a 200 with a huge body is a success at its status line; the body is not read on, and the payload is not sent again', async () => {
+  const sink = await OtlpSink.start({ mode: 'huge' })
+  const { exp } = exporter(sink.url, { exportTimeoutMs: 5000 })
+  exp.enqueue(payload(1))
+  assert.equal(await exp.deliverUntil(Date.now() + 3000), true)
+  await new Promise((r) => setTimeout(r, 300))
+  assert.equal(sink.received.length, 1, 'sent once')
+  assert.equal(exp.stats.sentPayloads, 1)
+  // What the kernel's socket buffers took before the agent let the socket go; never the 512 MB.
+  assert.ok(sink.bodyBytesWritten < 32 * 1024 * 1024, `the collector wrote ${sink.bodyBytesWritten} bytes of body`)
+  await sink.close()
+})
+
+test('a 200 whose body trickles for 10 s: delivered at once, the queue behind it moves on', async () => {
+  const sink = await OtlpSink.start({ mode: 'trickle' })
+  sink.slowMs = 10_000
+  const { exp } = exporter(sink.url, { exportTimeoutMs: 5000 })
+  for (let i = 0; i < 5; i++) exp.enqueue(payload(i))
+  assert.equal(await exp.deliverUntil(Date.now() + 8000), true, 'all five delivered before one body ends')
+  assert.equal(sink.received.length, 5)
+  assert.equal(exp.stats.sentPayloads, 5)
+  await sink.close()
+})
+
+test('an answer lost after the collector stored the payload: it comes again under the same payload id', async () => {
+  const sink = await OtlpSink.start({ mode: 'drop-after-store' })
+  const { exp } = exporter(sink.url, { payloadIdPrefix: 'instance-1' })
+  exp.enqueue(payload(1))
+  exp.enqueue(payload(2))
+  assert.equal(await exp.deliverUntil(Date.now() + 5000), true)
+  const ids = sink.received.map((r) => String(r.headers['x-agent-payload-id']))
+  assert.equal(ids.length, 3, 'the first payload twice, the second once')
+  assert.equal(ids[0], ids[1], 'a retry carries the id of the first try')
+  assert.notEqual(ids[1], ids[2])
+  assert.match(ids[0]!, /^instance-1-\d+$/)
+  await sink.close()
+})

@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -65,6 +65,45 @@ test('PM2 cluster mode, 2 instances: every request arrives once, under two worke
     }
   } finally {
     await run(PM2, ['kill'], { env, timeout: 30_000 }).catch(() => {})
+    rmSync(home, { recursive: true, force: true })
+    await sink.close()
+  }
+})
+
+test('PM2 with the agent by node_args and its settings in the ecosystem file\'s env, the daemon started first', { timeout: 90_000 }, async () => {
+  const sink = await OtlpSink.start()
+  const home = mkdtempSync(join(tmpdir(), 'agent-pm2-'))
+  const port = await freePort()
+  // The daemon's own environment has no AGENT_* at all: PM2 hands them to the app.
+  const daemonEnv: NodeJS.ProcessEnv = { ...process.env, PM2_HOME: home }
+  for (const name of Object.keys(daemonEnv)) if (name.startsWith('AGENT_')) delete daemonEnv[name]
+  const ecosystem = join(home, 'ecosystem.config.cjs')
+  writeFileSync(ecosystem, `module.exports = { apps: [{
+    name: 'agent-env-test', script: ${JSON.stringify(join(FIXTURES, 'plain-app.cjs'))}, exec_mode: 'cluster', instances: 2,
+    node_args: ['--require', ${JSON.stringify(join(FIXTURES, '..', '..', 'dist', 'preload.cjs'))}],
+    env: { PORT: '${port}', AGENT_NAME: 'pm2-env-app', AGENT_KEY: 'k', AGENT_ENDPOINT: '${sink.url}', AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_LOG_LEVEL: 'warn' },
+  }] }\n`)
+  try {
+    await run(PM2, ['ping'], { env: daemonEnv, timeout: 30_000 })
+    await run(PM2, ['start', ecosystem], { env: daemonEnv, timeout: 30_000 })
+    await waitForPort(port, 20_000)
+    const end = Date.now() + 20_000
+    while (Date.now() < end) {
+      const { stdout } = await run(PM2, ['jlist'], { env: daemonEnv, timeout: 10_000 })
+      if ((JSON.parse(stdout) as { pm2_env: { status: string } }[]).filter((p) => p.pm2_env.status === 'online').length === 2) break
+      await new Promise((r) => setTimeout(r, 200))
+    }
+    await new Promise((r) => setTimeout(r, 500))
+    const completions = await clusterLoad(port, 200, 4)
+    await run(PM2, ['kill'], { env: daemonEnv, timeout: 30_000 })
+    assert.equal(sink.requests(), completions.length)
+    const names = new Set<string>()
+    for (const body of sink.payloads('/v1/metrics')) for (const rm of body.resourceMetrics) {
+      for (const kv of rm.resource.attributes) if (kv.key === 'service.name') names.add(kv.value.stringValue)
+    }
+    assert.deepEqual([...names], ['pm2-env-app'])
+  } finally {
+    await run(PM2, ['kill'], { env: daemonEnv, timeout: 30_000 }).catch(() => {})
     rmSync(home, { recursive: true, force: true })
     await sink.close()
   }

@@ -3,7 +3,14 @@ import https from 'node:https'
 import type { AddressInfo, Socket } from 'node:net'
 import { gunzipSync } from 'node:zlib'
 
-export type SinkMode = 'ok' | 'blackhole' | 'status' | 'garbage' | 'slow'
+/**
+ * ok: stores and answers 200 `{}`. blackhole: reads, never answers. status: answers `status`.
+ * garbage: a broken status line. slow: answers after `slowMs`.
+ * huge: stores, answers 200 and streams up to `hugeBytes` of body as fast as the client reads.
+ * trickle: stores, answers 200 and sends one byte of body every 100 ms for `slowMs`.
+ * drop-after-store: stores, then closes the connection without an answer (`dropsLeft` times, then ok).
+ */
+export type SinkMode = 'ok' | 'blackhole' | 'status' | 'garbage' | 'slow' | 'huge' | 'trickle' | 'drop-after-store'
 
 export interface Received {
   path: string
@@ -22,6 +29,10 @@ export class OtlpSink {
   status = 503
   retryAfter: string | undefined
   slowMs = 0
+  hugeBytes = 512 * 1024 * 1024
+  /** Body bytes the huge and trickle modes wrote, in all. */
+  bodyBytesWritten = 0
+  dropsLeft = 1
   private server!: http.Server | https.Server
   private readonly sockets = new Set<Socket>()
   port = 0
@@ -70,11 +81,46 @@ export class OtlpSink {
           return
         }
         this.received.push({ path: req.url ?? '', headers: req.headers, body: JSON.parse(raw.toString('utf8')), raw })
+        if (this.mode === 'drop-after-store' && this.dropsLeft > 0) {
+          this.dropsLeft--
+          req.socket.destroy()
+          return
+        }
+        if (this.mode === 'huge') return this.streamHuge(res)
+        if (this.mode === 'trickle') return this.trickle(res)
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
       }
       if (this.mode === 'slow') setTimeout(reply, this.slowMs)
       else reply()
     })
+  }
+
+  private streamHuge(res: http.ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    const chunk = Buffer.alloc(64 * 1024, 32)
+    const write = () => {
+      while (this.bodyBytesWritten < this.hugeBytes && !res.destroyed) {
+        this.bodyBytesWritten += chunk.length
+        if (!res.write(chunk)) return void res.once('drain', write)
+      }
+      res.end()
+    }
+    write()
+  }
+
+  private trickle(res: http.ServerResponse): void {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    const until = Date.now() + this.slowMs
+    const timer = setInterval(() => {
+      if (res.destroyed || Date.now() >= until) {
+        clearInterval(timer)
+        if (!res.destroyed) res.end()
+        return
+      }
+      this.bodyBytesWritten++
+      res.write(' ')
+    }, 100)
+    res.on('close', () => clearInterval(timer))
   }
 
   /** Refuses connections from now on (the port is closed). */
@@ -87,21 +133,54 @@ export class OtlpSink {
     return this.stop()
   }
 
+  /**
+   * What a collector stores, as the embedded one does: each payload id once
+   * (a payload sent again after a lost answer is a duplicate), in arrival order.
+   */
   payloads(path: string): any[] {
-    return this.received.filter((r) => r.path === path).map((r) => r.body)
+    const seen = new Set<string>()
+    return this.received.filter((r) => {
+      const id = r.headers['x-agent-payload-id']
+      if (r.path !== path || (typeof id === 'string' && seen.has(id))) return false
+      if (typeof id === 'string') seen.add(id)
+      return true
+    }).map((r) => r.body)
+  }
+
+  /**
+   * Resource metrics as a collector stores them: a worker's own export of
+   * hand-overs its dead primary had already delivered (`agent.handover.from`
+   * through `agent.handover.through`, no later than what the primary's
+   * payloads held for that worker) is stored once, through the primary.
+   */
+  private storedResourceMetrics(): any[] {
+    const deliveredThrough = new Map<unknown, number>()
+    const out: any[] = []
+    for (const body of this.payloads('/v1/metrics')) {
+      for (const rm of body.resourceMetrics ?? []) {
+        const resource = attrs(rm.resource?.attributes)
+        const instance = resource['service.instance.id']
+        const through = resource['agent.handover.through'] as number | undefined
+        if (through !== undefined && resource['agent.handover.from'] === undefined) {
+          deliveredThrough.set(instance, Math.max(deliveredThrough.get(instance) ?? 0, through))
+        } else if (through !== undefined && through <= (deliveredThrough.get(instance) ?? 0)) {
+          continue
+        }
+        out.push(rm)
+      }
+    }
+    return out
   }
 
   /** Sum of one Sum metric's data points, optionally per resource attribute filter. */
   sumOf(metricName: string, filter?: (resourceAttrs: Record<string, unknown>, pointAttrs: Record<string, unknown>) => boolean): number {
     let total = 0
-    for (const body of this.payloads('/v1/metrics')) {
-      for (const rm of body.resourceMetrics ?? []) {
-        const resource = attrs(rm.resource?.attributes)
-        for (const sm of rm.scopeMetrics ?? []) {
-          for (const m of sm.metrics ?? []) {
-            if (m.name !== metricName || !m.sum) continue
-            for (const p of m.sum.dataPoints) if (!filter || filter(resource, attrs(p.attributes))) total += Number(p.asInt ?? p.asDouble ?? 0)
-          }
+    for (const rm of this.storedResourceMetrics()) {
+      const resource = attrs(rm.resource?.attributes)
+      for (const sm of rm.scopeMetrics ?? []) {
+        for (const m of sm.metrics ?? []) {
+          if (m.name !== metricName || !m.sum) continue
+          for (const p of m.sum.dataPoints) if (!filter || filter(resource, attrs(p.attributes))) total += Number(p.asInt ?? p.asDouble ?? 0)
         }
       }
     }
