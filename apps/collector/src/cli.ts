@@ -1,29 +1,29 @@
-// agent-collector [--port 4318] [--host 127.0.0.1] [--db .data/collector.db] [--key KEY]
-import { resolve } from 'node:path'
-import { parseArgs } from 'node:util'
-import { createCollectorServer } from './collector-server.js'
-import { Store } from './store.js'
+#!/usr/bin/env node
+// agent-collector: see USAGE in cli-options.ts.
+import { HelpRequested, parseCli } from './cli-options.js'
+import { startCollector } from './start-collector.js'
 
-const { values } = parseArgs({
-  // `pnpm start -- --port 1` passes the `--` through: it is not an argument.
-  args: process.argv.slice(2).filter((a) => a !== '--'),
-  options: {
-    port: { type: 'string', default: process.env.COLLECTOR_PORT ?? '4318' },
-    host: { type: 'string', default: '127.0.0.1' },
-    db: { type: 'string', default: process.env.COLLECTOR_DB ?? '.data/collector.db' },
-    key: { type: 'string', default: process.env.COLLECTOR_KEY ?? '' },
-  },
-})
+async function main(): Promise<void> {
+  const options = parseCli(process.argv.slice(2), process.env)
+  const running = await startCollector(options)
+  for (const w of running.warnings) process.stderr.write(`collector: warning: ${w}\n`)
+  const guarded = [options.keys?.length ? `reports need one of ${options.keys.length} key(s)` : '', options.dashboard ? 'dashboard behind basic auth' : ''].filter(Boolean).join(', ')
+  process.stdout.write(`collector listening on ${running.url} (OTLP/HTTP at /v1/*, dashboard at /), storing in ${options.dbPath}${guarded ? `; ${guarded}` : ''}\n`)
+  let closing = false
+  const shutdown = () => {
+    if (closing) return
+    closing = true
+    running.close().then(() => process.exit(0), () => process.exit(1))
+  }
+  process.on('SIGTERM', shutdown)
+  process.on('SIGINT', shutdown)
+}
 
-const store = new Store(resolve(values.db!))
-const server = createCollectorServer({ store, ...(values.key ? { key: values.key } : {}) })
-server.listen(Number(values.port), values.host, () => {
-  const { port } = server.address() as { port: number }
-  process.stdout.write(`collector listening on http://${values.host}:${port} (OTLP/HTTP at /v1/*, dashboard at /), storing in ${resolve(values.db!)}\n`)
+main().catch((err: Error) => {
+  if (err instanceof HelpRequested) {
+    process.stdout.write(`${err.message}\n`)
+    process.exit(0)
+  }
+  process.stderr.write(`collector: ${err.message}\n`)
+  process.exit(1)
 })
-const shutdown = () => server.close(() => {
-  store.close()
-  process.exit(0)
-})
-process.on('SIGTERM', shutdown)
-process.on('SIGINT', shutdown)

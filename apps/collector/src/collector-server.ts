@@ -1,20 +1,47 @@
 import http from 'node:http'
+import https from 'node:https'
 import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { gunzipSync } from 'node:zlib'
 import { fileURLToPath } from 'node:url'
 import { dirname, join } from 'node:path'
-import { InvalidPayload, ingestLogs, ingestMetrics, ingestTraces } from './otlp-ingest.js'
-import { counters, endpointSummary, errorGroups, processes, services, slowTraces, timeseries } from './queries.js'
-import type { Store } from './store.js'
+import { Credentials, type DashboardCredential } from './credentials.js'
+import type { Signal } from './ingest-protocol.js'
+import { IngestQueue } from './ingest-queue.js'
+import { counters, endpointSummary, errorGroups, processes, runtime, services, slowTraces, timeseries } from './queries.js'
+import type { RetentionOptions } from './retention.js'
+import { Store } from './store.js'
+import { RANGES, timeRange } from './time-range.js'
 
 export interface CollectorOptions {
-  store: Store
-  /** When set, a report without it in `keyHeader` gets a 401. */
-  key?: string
+  /** The SQLite file (created with its folder when missing). */
+  dbPath: string
+  /** Reports must carry one of these in `keyHeader`; several, so agents can move from one key to the next. */
+  keys?: readonly string[]
   keyHeader?: string
-  /** Largest body accepted, compressed and decompressed. */
+  /** Basic auth for the dashboard and /api/*. */
+  dashboard?: DashboardCredential
+  /** PEM certificate and key: https instead of http. */
+  tls?: { cert: string | Buffer; key: string | Buffer }
+  /** Largest body accepted as sent (compressed or not). */
   maxBodyBytes?: number
+  /** Largest body accepted once decompressed. */
+  maxDecompressedBytes?: number
+  /** Reports accepted and not yet stored, reading included; beyond it, 429 with Retry-After. */
+  maxPendingReports?: number
+  /** Server spans from OpenTelemetry SDKs at least this long (ms) are listed as slow traces. */
+  slowMs?: number
+  /** Raw points kept for `rawMs`, per-minute rollups up to `keepMs`; false keeps everything. */
+  retention?: (RetentionOptions & { everyMs?: number }) | false
+  log?: (line: string) => void
+}
+
+export const DEFAULTS = {
+  maxBodyBytes: 8 * 1024 * 1024,
+  maxDecompressedBytes: 8 * 1024 * 1024,
+  maxPendingReports: 8,
+  slowMs: 500,
+  retention: { rawMs: 24 * 3_600_000, keepMs: 7 * 86_400_000, everyMs: 60_000 },
+  keyHeader: 'x-agent-key',
 }
 
 const require = createRequire(import.meta.url)
@@ -25,73 +52,135 @@ const assets: Record<string, { file: () => string; type: string }> = {
   // chart.js does not export its UMD build: find it beside the package's main file.
   '/vendor/chart.js': { file: () => join(dirname(require.resolve('chart.js')), 'chart.umd.min.js'), type: 'text/javascript; charset=utf-8' },
 }
+const SIGNALS: Record<string, Signal> = { '/v1/metrics': 'metrics', '/v1/traces': 'traces', '/v1/logs': 'logs' }
 
-function reply(res: http.ServerResponse, status: number, body: unknown): void {
+function reply(res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body)
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text)
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers }).end(text)
 }
 
-/** An OTLP/HTTP (JSON) receiver with storage and a dashboard. */
-export function createCollectorServer(options: CollectorOptions): http.Server {
-  const { store } = options
-  const keyHeader = (options.keyHeader ?? 'x-agent-key').toLowerCase()
-  const maxBody = options.maxBodyBytes ?? 8 * 1024 * 1024
-  const ingest: Record<string, (db: typeof store.db, body: unknown) => void> = { '/v1/metrics': ingestMetrics, '/v1/traces': ingestTraces, '/v1/logs': ingestLogs }
+/** An OTLP/HTTP (JSON) receiver with storage and a dashboard: the server, not yet listening. */
+export class Collector {
+  readonly server: http.Server
+  readonly store: Store
+  readonly queue: IngestQueue
+  readonly credentials: Credentials
 
-  return http.createServer((req, res) => {
+  constructor(readonly options: CollectorOptions) {
+    const keyHeader = (options.keyHeader ?? DEFAULTS.keyHeader).toLowerCase()
+    this.credentials = new Credentials(options.keys ?? [], options.dashboard, keyHeader)
+    this.store = new Store(options.dbPath)
+    const retention = options.retention === false ? null : { ...DEFAULTS.retention, ...options.retention }
+    this.queue = new IngestQueue({
+      dbPath: options.dbPath,
+      maxDecompressedBytes: options.maxDecompressedBytes ?? DEFAULTS.maxDecompressedBytes,
+      slowMs: options.slowMs ?? DEFAULTS.slowMs,
+      retention,
+      maxPendingReports: options.maxPendingReports ?? DEFAULTS.maxPendingReports,
+      log: options.log ?? ((line) => process.stderr.write(`${line}\n`)),
+    })
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res, keyHeader)
+    this.server = options.tls ? https.createServer({ cert: options.tls.cert, key: options.tls.key }, handler) : http.createServer(handler)
+    // A client that trickles a report holds one of the bounded slots: not for longer than this.
+    this.server.requestTimeout = 60_000
+  }
+
+  /** Stops accepting, lets what is in progress finish, then closes storage. */
+  close(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.server.close(() => resolve())
+      this.server.closeIdleConnections()
+    }).then(async () => {
+      await this.queue.close()
+      this.store.close()
+    })
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse, keyHeader: string): void {
     const url = new URL(req.url ?? '/', 'http://collector')
-    const handler = ingest[url.pathname]
-    if (req.method === 'POST' && handler) {
-      if (options.key && req.headers[keyHeader] !== options.key) return reply(res, 401, { error: `missing or wrong key: send it in the "${keyHeader}" header` })
-      if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) return reply(res, 400, { error: 'only OTLP/JSON (content-type: application/json) is accepted' })
-      const chunks: Buffer[] = []
-      let size = 0
-      let tooLarge = false
-      req.on('data', (c: Buffer) => {
-        size += c.length
-        if (size > maxBody) tooLarge = true
-        else chunks.push(c)
-      })
-      req.on('end', () => {
-        if (tooLarge) return reply(res, 400, { error: `payload too large: more than ${maxBody} bytes` })
-        let raw = Buffer.concat(chunks)
-        try {
-          if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw, { maxOutputLength: maxBody })
-        } catch (err) {
-          return reply(res, 400, { error: `bad gzip body or larger than ${maxBody} bytes once decompressed: ${(err as Error).message}` })
-        }
-        let body: unknown
-        try {
-          body = JSON.parse(raw.toString('utf8'))
-        } catch (err) {
-          return reply(res, 400, { error: `malformed JSON: ${(err as Error).message}` })
-        }
-        try {
-          handler(store.db, body)
-          reply(res, 200, {})
-        } catch (err) {
-          if (err instanceof InvalidPayload) return reply(res, 400, { error: `invalid OTLP payload: ${err.message}` })
-          reply(res, 500, { error: 'storage failed' })
-        }
-      })
-      return
+    const signal = SIGNALS[url.pathname]
+    if (req.method === 'POST' && signal) return this.ingest(req, res, signal, keyHeader)
+    if (!this.credentials.dashboardAllowed(req)) {
+      req.resume()
+      return reply(res, 401, { error: 'the dashboard and /api/* need the collector\'s dashboard user and password (basic auth)' }, { 'www-authenticate': 'Basic realm="agent collector", charset="UTF-8"' })
     }
     if (req.method !== 'GET') return reply(res, 405, { error: 'method not allowed' })
     const asset = assets[url.pathname]
     if (asset) {
-      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache' }).end(readFileSync(asset.file()))
+      res.writeHead(200, { 'content-type': asset.type, 'cache-control': 'no-cache', 'x-content-type-options': 'nosniff' }).end(readFileSync(asset.file()))
       return
     }
-    const service = url.searchParams.get('service') ?? services(store.db)[0] ?? ''
-    const db = store.db
+    if (!url.pathname.startsWith('/api/')) return reply(res, 404, { error: 'not found' })
+    const range = timeRange(url.searchParams.get('range'), Date.now())
+    if (!range) return reply(res, 400, { error: `range must be one of ${Object.keys(RANGES).join(', ')}` })
+    const db = this.store.db
+    const service = url.searchParams.get('service') ?? services(db)[0] ?? ''
     switch (url.pathname) {
       case '/api/services': return reply(res, 200, services(db))
-      case '/api/summary': return reply(res, 200, { service, endpoints: endpointSummary(db, service), counters: counters(db, service) })
-      case '/api/timeseries': return reply(res, 200, timeseries(db, service, Math.max(1000, Number(url.searchParams.get('bucketMs') ?? 5000))))
-      case '/api/processes': return reply(res, 200, processes(db, service))
-      case '/api/traces': return reply(res, 200, slowTraces(db, service))
-      case '/api/errors': return reply(res, 200, errorGroups(db, service))
+      case '/api/summary': return reply(res, 200, { service, range: range.name, from: range.from, to: range.to, endpoints: endpointSummary(db, service, range), counters: counters(db, service, range) })
+      case '/api/timeseries': return reply(res, 200, timeseries(db, service, range))
+      case '/api/runtime': return reply(res, 200, runtime(db, service, range))
+      case '/api/processes': return reply(res, 200, processes(db, service, range))
+      case '/api/traces': return reply(res, 200, slowTraces(db, service, range))
+      case '/api/errors': return reply(res, 200, errorGroups(db, service, range))
       default: return reply(res, 404, { error: 'not found' })
     }
-  })
+  }
+
+  private ingest(req: http.IncomingMessage, res: http.ServerResponse, signal: Signal, keyHeader: string): void {
+    // Refusals leave the body unread: resume() discards it as it comes, so the client gets the answer.
+    if (!this.credentials.ingestAllowed(req)) {
+      req.resume()
+      return reply(res, 401, { error: `missing or wrong key: send one of the collector's keys (--key) in the "${keyHeader}" header (the agent's AGENT_KEY)` })
+    }
+    if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+      req.resume()
+      return reply(res, 400, { error: 'only OTLP/JSON (content-type: application/json) is accepted' })
+    }
+    const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase()
+    if (encoding !== 'gzip' && encoding !== 'identity') {
+      req.resume()
+      return reply(res, 400, { error: `content-encoding ${encoding} is not accepted: send gzip or no encoding` })
+    }
+    const queue = this.queue
+    if (!queue.tryAcquire()) {
+      req.resume()
+      const seconds = queue.retryAfterSeconds()
+      return reply(res, 429, { error: `the collector is behind: ${queue.pending} reports in progress; retry after ${seconds} s` }, { 'retry-after': String(seconds) })
+    }
+    let released = false
+    const release = () => {
+      if (!released) (released = true), queue.release()
+    }
+    // A client gone mid-upload gives its slot back.
+    req.once('close', () => {
+      if (!req.complete) release()
+    })
+    const maxBody = this.options.maxBodyBytes ?? DEFAULTS.maxBodyBytes
+    const tooLarge = () => reply(res, 400, { error: `payload too large: more than ${maxBody} bytes` })
+    if (Number(req.headers['content-length'] ?? 0) > maxBody) {
+      release()
+      req.resume()
+      return tooLarge()
+    }
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (c: Buffer) => {
+      size += c.length
+      // Past the bound the rest is read and dropped, so the client still gets its answer.
+      if (size <= maxBody) chunks.push(c)
+      else chunks.length = 0
+    })
+    req.on('end', () => {
+      if (size > maxBody) {
+        release()
+        return tooLarge()
+      }
+      queue.store(signal, Buffer.concat(chunks, size), encoding === 'gzip').then((r) => {
+        release()
+        if (r.status === 503) reply(res, 503, { error: r.error }, { 'retry-after': '5' })
+        else reply(res, r.status, r.status === 200 ? {} : { error: r.error })
+      })
+    })
+  }
 }

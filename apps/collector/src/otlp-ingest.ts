@@ -1,4 +1,11 @@
+import { createHash } from 'node:crypto'
 import type Database from 'better-sqlite3'
+import { LatencyHistogram } from '@agent/core/internal'
+import { CUMULATIVE, toDelta, type PointKind } from './cumulative-delta.js'
+import { fromExplicit, fromExponential, secondsPerUnit } from './histogram-convert.js'
+
+/** The endpoint of requests an SDK measured without a route template. */
+export const NO_ROUTE = '(no route)'
 
 /** A payload that cannot be stored; the reason goes back in the 400. */
 export class InvalidPayload extends Error {}
@@ -41,129 +48,225 @@ function int(value: unknown, path: string): number {
 
 const nanosToMs = (v: unknown, path: string) => int(v, path) / 1e6
 
-function upsertProcess(db: Database.Database, r: Record<string, string | number | boolean>, now: number): string {
-  const instance = String(r['service.instance.id'] ?? '')
-  if (!instance) throw new InvalidPayload('resource: service.instance.id is missing')
+function upsertProcess(db: Database.Database, instance: string, r: Record<string, string | number | boolean>, now: number, seen: { interval?: number; hasMetrics?: boolean } = {}): void {
   const service = String(r['service.name'] ?? 'unknown_service')
-  db.prepare(`INSERT INTO processes (instance_id, service, host, pid, ppid, role, parent_instance_id, worker_id, framework, runtime_version, first_seen, last_seen)
-    VALUES (@instance, @service, @host, @pid, @ppid, @role, @parent, @worker, @framework, @runtime, @now, @now)
-    ON CONFLICT(instance_id) DO UPDATE SET last_seen = @now, role = @role`).run({
+  db.prepare(`INSERT INTO processes (instance_id, service, host, pid, ppid, role, parent_instance_id, worker_id, framework, runtime_version, first_seen, last_seen, interval_ms, has_metrics)
+    VALUES (@instance, @service, @host, @pid, @ppid, @role, @parent, @worker, @framework, @runtime, @now, @now, @interval, @hasMetrics)
+    ON CONFLICT(instance_id) DO UPDATE SET last_seen = max(last_seen, @now), role = @role,
+      interval_ms = COALESCE(@interval, interval_ms), has_metrics = max(has_metrics, @hasMetrics)`).run({
     instance, service, host: String(r['host.name'] ?? ''), pid: Number(r['process.pid'] ?? 0), ppid: Number(r['process.parent_pid'] ?? 0),
     role: String(r['agent.process.role'] ?? 'standalone'), parent: r['agent.parent.instance.id'] !== undefined ? String(r['agent.parent.instance.id']) : null,
     worker: r['agent.worker.id'] !== undefined ? String(r['agent.worker.id']) : null,
     framework: r['agent.framework.name'] !== undefined ? `${r['agent.framework.name']} ${r['agent.framework.version'] ?? ''}`.trim() : null,
     runtime: r['process.runtime.version'] !== undefined ? String(r['process.runtime.version']) : null, now,
+    interval: seen.interval ? Math.round(seen.interval) : null, hasMetrics: seen.hasMetrics ? 1 : 0,
   })
-  return instance
 }
 
-interface EndpointPoint { count: number; errors: number; aborted: number; start: number; end: number; hist?: unknown }
+/** `service.instance.id`, or for SDKs that do not set it, one derived from the resource (stable per process). */
+function instanceOf(r: Record<string, string | number | boolean>): string {
+  const id = r['service.instance.id']
+  if (id !== undefined && String(id)) return String(id)
+  const keys = Object.keys(r).sort()
+  return `derived-${createHash('sha256').update(JSON.stringify(keys.map((k) => [k, r[k]]))).digest('hex').slice(0, 16)}`
+}
 
-/** Validates a whole ExportMetricsServiceRequest first, then stores it in one transaction. */
+/** The agent selects its slow traces itself and always sends endpoint metrics. */
+const isAgent = (r: Record<string, string | number | boolean>) => r['telemetry.sdk.name'] === '@agent/core'
+
+const DURATION_METRICS = new Map([
+  // Semantic conventions' unit is seconds; the agent sent ms before it followed them, and says so in `unit`.
+  ['http.server.request.duration', 's'],
+  // OpenTelemetry JS's HTTP instrumentation sends the older name, in ms, unless told otherwise.
+  ['http.server.duration', 'ms'],
+])
+
+const SPAN_KIND_SERVER = 2
+const STATUS_ERROR = 2
+
+interface EndpointRow {
+  method: string; route: string; start: number; end: number
+  count: number; errors: number; aborted: number; counted: boolean; erred: boolean
+  histCount: number; histErrors: number; hist: LatencyHistogram | undefined
+}
+
+function endpointOf(map: Map<string, EndpointRow>, a: Record<string, string | number | boolean>, start: number, end: number): EndpointRow {
+  const method = String(a['http.request.method'] ?? a['http.method'] ?? '')
+  const route = String(a['http.route'] ?? NO_ROUTE)
+  const key = `${method} ${route}`
+  let e = map.get(key)
+  if (!e) map.set(key, (e = { method, route, start, end, count: 0, errors: 0, aborted: 0, counted: false, erred: false, histCount: 0, histErrors: 0, hist: undefined }))
+  e.start = Math.min(e.start, start)
+  e.end = Math.max(e.end, end)
+  return e
+}
+
+function storeEndpoints(db: Database.Database, instance: string, service: string, endpoints: Iterable<EndpointRow>, source: 'metrics' | 'spans'): void {
+  const insert = db.prepare(`INSERT INTO endpoint_points (instance_id, service, method, route, start_ms, end_ms, count, errors, aborted, hist, unit, source)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 's', ?)`)
+  for (const e of endpoints) {
+    // The agent counts requests in sums; SDKs only in the histogram (errors by status code).
+    const count = e.counted ? e.count : e.histCount
+    const errors = e.erred ? e.errors : e.histErrors
+    if (count === 0 && !e.hist?.count) continue
+    insert.run(instance, service, e.method, e.route, Math.round(e.start), Math.round(e.end), count, errors, e.aborted, e.hist ? JSON.stringify(e.hist.toJSON()) : null, source)
+  }
+}
+
+const statusOf = (a: Record<string, string | number | boolean>) => Number(a['http.response.status_code'] ?? a['http.status_code'] ?? 0)
+const temporalityOf = (v: unknown) => (v === CUMULATIVE || v === 'AGGREGATION_TEMPORALITY_CUMULATIVE' ? CUMULATIVE : 1)
+
+/** Validates and stores an ExportMetricsServiceRequest in one transaction: all of it, or nothing and the reason. */
 export function ingestMetrics(db: Database.Database, body: unknown): void {
-  const root = object(body, '$')
-  const writes: (() => void)[] = []
-  const now = Date.now()
-  for (const [ri, rmRaw] of array(root.resourceMetrics, '$.resourceMetrics').entries()) {
-    const rm = object(rmRaw, `$.resourceMetrics[${ri}]`)
-    const resource = attributes(object(rm.resource ?? {}, `$.resourceMetrics[${ri}].resource`).attributes, `$.resourceMetrics[${ri}].resource.attributes`)
-    const service = String(resource['service.name'] ?? 'unknown_service')
-    const endpoints = new Map<string, EndpointPoint & { method: string; route: string }>()
-    const runtime: { name: string; time: number; value: number }[] = []
-    const counters: { name: string; value: number }[] = []
-    for (const [si, smRaw] of array(rm.scopeMetrics, `$.resourceMetrics[${ri}].scopeMetrics`).entries()) {
-      const sm = object(smRaw, `$.resourceMetrics[${ri}].scopeMetrics[${si}]`)
-      for (const [mi, mRaw] of array(sm.metrics, `$.resourceMetrics[${ri}].scopeMetrics[${si}].metrics`).entries()) {
-        const path = `$.resourceMetrics[${ri}].scopeMetrics[${si}].metrics[${mi}]`
-        const m = object(mRaw, path)
-        if (typeof m.name !== 'string') fail(`${path}.name`, 'a string')
-        const name = m.name
-        const data = (m.sum ?? m.gauge ?? m.exponentialHistogram ?? m.histogram) as Record<string, unknown> | undefined
-        if (!data) continue
-        for (const [pi, pRaw] of array(object(data, path).dataPoints, `${path}.dataPoints`).entries()) {
-          const ppath = `${path}.dataPoints[${pi}]`
-          const p = object(pRaw, ppath)
-          const a = attributes(p.attributes, `${ppath}.attributes`)
-          const end = nanosToMs(p.timeUnixNano, `${ppath}.timeUnixNano`)
-          if (name.startsWith('http.server.request.')) {
-            const key = `${a['http.request.method']} ${a['http.route']}`
-            const start = p.startTimeUnixNano !== undefined ? nanosToMs(p.startTimeUnixNano, `${ppath}.startTimeUnixNano`) : end
-            const e = endpoints.get(key) ?? { method: String(a['http.request.method'] ?? ''), route: String(a['http.route'] ?? ''), count: 0, errors: 0, aborted: 0, start, end }
-            endpoints.set(key, e)
-            if (name === 'http.server.request.duration') e.hist = p
-            else {
-              const value = int(p.asInt ?? p.asDouble ?? 0, `${ppath}.asInt`)
-              if (name === 'http.server.request.count') e.count += value
-              else if (name === 'http.server.request.errors') e.errors += value
-              else if (name === 'http.server.request.aborted') e.aborted += value
+  db.transaction(() => {
+    const root = object(body, '$')
+    const now = Date.now()
+    for (const [ri, rmRaw] of array(root.resourceMetrics, '$.resourceMetrics').entries()) {
+      const rm = object(rmRaw, `$.resourceMetrics[${ri}]`)
+      const resource = attributes(object(rm.resource ?? {}, `$.resourceMetrics[${ri}].resource`).attributes, `$.resourceMetrics[${ri}].resource.attributes`)
+      const service = String(resource['service.name'] ?? 'unknown_service')
+      const instance = instanceOf(resource)
+      const endpoints = new Map<string, EndpointRow>()
+      const runtime: { name: string; time: number; value: number }[] = []
+      const counters: { name: string; value: number; time: number }[] = []
+      let interval = 0
+      for (const [si, smRaw] of array(rm.scopeMetrics, `$.resourceMetrics[${ri}].scopeMetrics`).entries()) {
+        const sm = object(smRaw, `$.resourceMetrics[${ri}].scopeMetrics[${si}]`)
+        for (const [mi, mRaw] of array(sm.metrics, `$.resourceMetrics[${ri}].scopeMetrics[${si}].metrics`).entries()) {
+          const path = `$.resourceMetrics[${ri}].scopeMetrics[${si}].metrics[${mi}]`
+          const m = object(mRaw, path)
+          if (typeof m.name !== 'string') fail(`${path}.name`, 'a string')
+          const name = m.name
+          const kind: PointKind | 'gauge' | undefined = m.sum ? 'sum' : m.gauge ? 'gauge' : m.exponentialHistogram ? 'exponentialHistogram' : m.histogram ? 'histogram' : undefined
+          if (!kind) continue
+          const data = object(m[kind], `${path}.${kind}`)
+          const cumulative = kind !== 'gauge' && temporalityOf(data.aggregationTemporality) === CUMULATIVE
+          const defaultUnit = DURATION_METRICS.get(name)
+          const gaugeSeconds = kind === 'gauge' ? secondsPerUnit(m.unit) : undefined
+          const gaugeToMs = gaugeSeconds === undefined ? undefined : gaugeSeconds * 1000
+          let factor = 1
+          if (defaultUnit !== undefined) {
+            const unit = m.unit === undefined || m.unit === '' ? defaultUnit : m.unit
+            const f = secondsPerUnit(unit)
+            if (f === undefined) fail(`${path}.unit`, `a duration unit ("s" or "ms"), not ${JSON.stringify(unit)}`)
+            factor = f
+          }
+          for (const [pi, pRaw] of array(data.dataPoints, `${path}.dataPoints`).entries()) {
+            const ppath = `${path}.dataPoints[${pi}]`
+            let p = object(pRaw, ppath)
+            const a = attributes(p.attributes, `${ppath}.attributes`)
+            const end = nanosToMs(p.timeUnixNano, `${ppath}.timeUnixNano`)
+            let start = p.startTimeUnixNano !== undefined ? nanosToMs(p.startTimeUnixNano, `${ppath}.startTimeUnixNano`) : end
+            if (kind === 'gauge') {
+              const value = Number(p.asDouble ?? p.asInt)
+              if (!Number.isFinite(value)) fail(`${ppath}.asDouble`, 'a number')
+              // Durations are kept in ms whatever unit they came in (semantic conventions use seconds).
+              runtime.push({ name, time: end, value: value * (gaugeToMs ?? 1) })
+              continue
             }
-          } else if (m.sum) {
-            counters.push({ name, value: int(p.asInt ?? p.asDouble ?? 0, `${ppath}.asInt`) })
-          } else if (m.gauge) {
-            const value = Number(p.asDouble ?? p.asInt)
-            if (!Number.isFinite(value)) fail(`${ppath}.asDouble`, 'a number')
-            runtime.push({ name, time: end, value })
+            if (cumulative) {
+              const series = `${instance}\u0000${name}\u0000${JSON.stringify(Object.entries(a).sort(([x], [y]) => (x < y ? -1 : 1)))}`
+              ;({ point: p, startMs: start } = toDelta(db, series, kind, p, start, end))
+            }
+            const isEndpointMetric = defaultUnit !== undefined || name.startsWith('http.server.request.')
+            if (isEndpointMetric) interval = Math.max(interval, end - start)
+            if (defaultUnit !== undefined && kind !== 'sum') {
+              const e = endpointOf(endpoints, a, start, end)
+              const h = kind === 'histogram' ? fromExplicit(p, factor) : fromExponential(p, factor)
+              e.hist = (e.hist ?? new LatencyHistogram()).merge(h)
+              e.histCount += h.count
+              if (statusOf(a) >= 500) e.histErrors += h.count
+            } else if (name.startsWith('http.server.request.') && kind === 'sum') {
+              const e = endpointOf(endpoints, a, start, end)
+              const value = int(p.asInt ?? p.asDouble ?? 0, `${ppath}.asInt`)
+              if (name === 'http.server.request.count') (e.count += value), (e.counted = true)
+              else if (name === 'http.server.request.errors') (e.errors += value), (e.erred = true)
+              else if (name === 'http.server.request.aborted') e.aborted += value
+            } else if (kind === 'sum') {
+              counters.push({ name, value: int(p.asInt ?? p.asDouble ?? 0, `${ppath}.asInt`), time: end })
+            }
           }
         }
       }
-    }
-    writes.push(() => {
-      const instance = upsertProcess(db, resource, now)
-      const insert = db.prepare('INSERT INTO endpoint_points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      for (const e of endpoints.values()) insert.run(instance, service, e.method, e.route, Math.round(e.start), Math.round(e.end), e.count, e.errors, e.aborted, e.hist ? JSON.stringify(e.hist) : null)
-      const rt = db.prepare('INSERT INTO runtime_points VALUES (?, ?, ?, ?)')
+      if (interval === 0 && runtime.length > 0) {
+        // A process that served nothing in the interval (a cluster primary) still reports its runtime: its cadence is the gap between gauges.
+        const prev = (db.prepare('SELECT MAX(time_ms) AS t FROM runtime_points WHERE instance_id = ? AND name = ?').get(instance, runtime[0]!.name) as { t: number | null }).t
+        if (prev !== null && runtime[0]!.time > prev) interval = runtime[0]!.time - prev
+      }
+      upsertProcess(db, instance, resource, now, { interval, hasMetrics: endpoints.size > 0 })
+      storeEndpoints(db, instance, service, endpoints.values(), 'metrics')
+      const rt = db.prepare('INSERT INTO runtime_points (instance_id, time_ms, name, value) VALUES (?, ?, ?, ?)')
       for (const r of runtime) rt.run(instance, Math.round(r.time), r.name, r.value)
-      const counter = db.prepare('INSERT INTO counters VALUES (?, ?, ?) ON CONFLICT(service, name) DO UPDATE SET value = value + excluded.value')
-      for (const c of counters) counter.run(service, c.name, c.value)
-    })
-  }
-  db.transaction(() => writes.forEach((w) => w()))()
+      const counter = db.prepare('INSERT INTO counter_points VALUES (?, ?, ?, ?)')
+      for (const c of counters) counter.run(service, c.name, Math.round(c.time), c.value)
+    }
+  })()
 }
 
-export function ingestTraces(db: Database.Database, body: unknown): void {
-  const root = object(body, '$')
-  const rows: unknown[][] = []
-  const resources: Record<string, string | number | boolean>[] = []
-  for (const [ri, rsRaw] of array(root.resourceSpans, '$.resourceSpans').entries()) {
-    const rs = object(rsRaw, `$.resourceSpans[${ri}]`)
-    const resource = attributes(object(rs.resource ?? {}, `$.resourceSpans[${ri}].resource`).attributes, `$.resourceSpans[${ri}].resource.attributes`)
-    resources.push(resource)
-    for (const [si, ssRaw] of array(rs.scopeSpans, `$.resourceSpans[${ri}].scopeSpans`).entries()) {
-      for (const [i, sRaw] of array(object(ssRaw, `$.resourceSpans[${ri}].scopeSpans[${si}]`).spans, 'spans').entries()) {
-        const path = `$.resourceSpans[${ri}].scopeSpans[${si}].spans[${i}]`
-        const s = object(sRaw, path)
-        if (typeof s.traceId !== 'string' || !/^[0-9a-f]{32}$/i.test(s.traceId)) fail(`${path}.traceId`, '32 hex digits')
-        if (typeof s.spanId !== 'string' || !/^[0-9a-f]{16}$/i.test(s.spanId)) fail(`${path}.spanId`, '16 hex digits')
-        rows.push([s.traceId, s.spanId, typeof s.parentSpanId === 'string' && s.parentSpanId ? s.parentSpanId : null, String(resource['service.instance.id'] ?? ''), String(resource['service.name'] ?? ''),
-          String(s.name ?? ''), nanosToMs(s.startTimeUnixNano, `${path}.startTimeUnixNano`), nanosToMs(s.endTimeUnixNano, `${path}.endTimeUnixNano`),
-          Number((s.status as { code?: number } | undefined)?.code ?? 0), JSON.stringify(attributes(s.attributes, `${path}.attributes`))])
-      }
-    }
-  }
+export interface TraceOptions {
+  /** Server spans at least this long (ms) are listed as slow traces; the agent's are, whatever their length (it chose them). */
+  slowMs: number
+}
+
+export function ingestTraces(db: Database.Database, body: unknown, options: TraceOptions): void {
   db.transaction(() => {
-    for (const r of resources) if (r['service.instance.id']) upsertProcess(db, r, Date.now())
-    const insert = db.prepare('INSERT OR REPLACE INTO spans VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-    for (const r of rows) insert.run(...r)
+    const root = object(body, '$')
+    const now = Date.now()
+    const insert = db.prepare('INSERT OR REPLACE INTO spans (trace_id, span_id, parent_span_id, instance_id, service, name, start_ms, end_ms, status_code, attributes, kind, slow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    for (const [ri, rsRaw] of array(root.resourceSpans, '$.resourceSpans').entries()) {
+      const rs = object(rsRaw, `$.resourceSpans[${ri}]`)
+      const resource = attributes(object(rs.resource ?? {}, `$.resourceSpans[${ri}].resource`).attributes, `$.resourceSpans[${ri}].resource.attributes`)
+      const service = String(resource['service.name'] ?? 'unknown_service')
+      const instance = instanceOf(resource)
+      const fromAgent = isAgent(resource)
+      // Server spans also count as requests, for apps that send traces without the duration metric.
+      const endpoints = new Map<string, EndpointRow>()
+      upsertProcess(db, instance, resource, now)
+      for (const [si, ssRaw] of array(rs.scopeSpans, `$.resourceSpans[${ri}].scopeSpans`).entries()) {
+        for (const [i, sRaw] of array(object(ssRaw, `$.resourceSpans[${ri}].scopeSpans[${si}]`).spans, 'spans').entries()) {
+          const path = `$.resourceSpans[${ri}].scopeSpans[${si}].spans[${i}]`
+          const s = object(sRaw, path)
+          if (typeof s.traceId !== 'string' || !/^[0-9a-f]{32}$/i.test(s.traceId)) fail(`${path}.traceId`, '32 hex digits')
+          if (typeof s.spanId !== 'string' || !/^[0-9a-f]{16}$/i.test(s.spanId)) fail(`${path}.spanId`, '16 hex digits')
+          const parent = typeof s.parentSpanId === 'string' && s.parentSpanId ? s.parentSpanId : null
+          const start = nanosToMs(s.startTimeUnixNano, `${path}.startTimeUnixNano`)
+          const end = nanosToMs(s.endTimeUnixNano, `${path}.endTimeUnixNano`)
+          const kind = Number(s.kind ?? 0)
+          const status = Number((s.status as { code?: number } | undefined)?.code ?? 0)
+          const attrs = attributes(s.attributes, `${path}.attributes`)
+          // A trace is listed from its local root: the server span (its parent may be in another service) or a span without parent.
+          const isRoot = kind === SPAN_KIND_SERVER || parent === null
+          const slow = isRoot && (fromAgent || end - start >= options.slowMs) ? 1 : 0
+          insert.run(s.traceId, s.spanId, parent, instance, service, String(s.name ?? ''), start, end, status, JSON.stringify(attrs), kind, slow)
+          if (kind === SPAN_KIND_SERVER) {
+            const e = endpointOf(endpoints, attrs, start, end)
+            e.histCount++
+            if (statusOf(attrs) >= 500 || status === STATUS_ERROR) e.histErrors++
+            ;(e.hist ??= new LatencyHistogram()).record((end - start) / 1000)
+          }
+        }
+      }
+      storeEndpoints(db, instance, service, endpoints.values(), 'spans')
+    }
   })()
 }
 
 export function ingestLogs(db: Database.Database, body: unknown): void {
-  const root = object(body, '$')
-  const writes: (() => void)[] = []
-  for (const [ri, rlRaw] of array(root.resourceLogs, '$.resourceLogs').entries()) {
-    const rl = object(rlRaw, `$.resourceLogs[${ri}]`)
-    const resource = attributes(object(rl.resource ?? {}, `$.resourceLogs[${ri}].resource`).attributes, `$.resourceLogs[${ri}].resource.attributes`)
-    const service = String(resource['service.name'] ?? 'unknown_service')
-    const errors: Record<string, string | number | boolean>[] = []
-    for (const [si, slRaw] of array(rl.scopeLogs, `$.resourceLogs[${ri}].scopeLogs`).entries()) {
-      for (const [i, lrRaw] of array(object(slRaw, `$.resourceLogs[${ri}].scopeLogs[${si}]`).logRecords, 'logRecords').entries()) {
-        const lr = object(lrRaw, `$.resourceLogs[${ri}].scopeLogs[${si}].logRecords[${i}]`)
-        const a = attributes(lr.attributes, `$.resourceLogs[${ri}].scopeLogs[${si}].logRecords[${i}].attributes`)
-        if (a['event.name'] === 'exception') errors.push(a)
+  db.transaction(() => {
+    const root = object(body, '$')
+    for (const [ri, rlRaw] of array(root.resourceLogs, '$.resourceLogs').entries()) {
+      const rl = object(rlRaw, `$.resourceLogs[${ri}]`)
+      const resource = attributes(object(rl.resource ?? {}, `$.resourceLogs[${ri}].resource`).attributes, `$.resourceLogs[${ri}].resource.attributes`)
+      const service = String(resource['service.name'] ?? 'unknown_service')
+      const errors: Record<string, string | number | boolean>[] = []
+      for (const [si, slRaw] of array(rl.scopeLogs, `$.resourceLogs[${ri}].scopeLogs`).entries()) {
+        for (const [i, lrRaw] of array(object(slRaw, `$.resourceLogs[${ri}].scopeLogs[${si}]`).logRecords, 'logRecords').entries()) {
+          const lr = object(lrRaw, `$.resourceLogs[${ri}].scopeLogs[${si}].logRecords[${i}]`)
+          const a = attributes(lr.attributes, `$.resourceLogs[${ri}].scopeLogs[${si}].logRecords[${i}].attributes`)
+          if (a['event.name'] === 'exception') errors.push(a)
+        }
       }
-    }
-    writes.push(() => {
-      if (resource['service.instance.id']) upsertProcess(db, resource, Date.now())
+      upsertProcess(db, instanceOf(resource), resource, Date.now())
       const upsert = db.prepare(`INSERT INTO errors VALUES (@service, @fp, @type, @message, @stack, @method, @route, @count, @first, @last, @context)
         ON CONFLICT(service, fingerprint) DO UPDATE SET count = count + excluded.count, last_seen = max(last_seen, excluded.last_seen)`)
       for (const e of errors) {
@@ -171,7 +274,6 @@ export function ingestLogs(db: Database.Database, body: unknown): void {
           message: String(e['exception.message'] ?? ''), stack: String(e['exception.stacktrace'] ?? ''), method: String(e['http.request.method'] ?? ''), route: String(e['http.route'] ?? ''),
           count: Number(e['agent.error.count'] ?? 1), first: Date.now(), last: Number(e['agent.error.last_seen_ms'] ?? Date.now()), context: e['agent.error.context'] !== undefined ? String(e['agent.error.context']) : null })
       }
-    })
-  }
-  db.transaction(() => writes.forEach((w) => w()))()
+    }
+  })()
 }

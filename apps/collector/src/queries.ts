@@ -1,17 +1,25 @@
-import { LatencyHistogram, HISTOGRAM_SCALE } from '@agent/core/internal'
+// What the dashboard and /api/* read, each within a time range. Latencies come out in ms.
+import { LatencyHistogram } from '@agent/core/internal'
 import type Database from 'better-sqlite3'
+import { mergeStored } from './stored-histogram.js'
+import type { TimeRange } from './time-range.js'
 
-interface StoredPoint { method: string; route: string; start_ms: number; end_ms: number; count: number; errors: number; aborted: number; hist: string | null }
-
-/** Adds an OTLP exponential histogram data point (as stored) into `into`: exact, same scale. */
-function mergeStored(into: LatencyHistogram, hist: string | null): void {
-  if (!hist) return
-  const p = JSON.parse(hist) as { count: string | number; sum?: number; scale?: number; zeroCount?: string | number; min?: number; max?: number; positive?: { offset?: number; bucketCounts?: (string | number)[] } }
-  if ((p.scale ?? HISTOGRAM_SCALE) !== HISTOGRAM_SCALE) return
-  into.merge({ count: Number(p.count), sum: p.sum ?? 0, min: p.min ?? Infinity, max: p.max ?? -Infinity, zeroCount: Number(p.zeroCount ?? 0), offset: p.positive?.offset ?? 0, counts: (p.positive?.bucketCounts ?? []).map(Number) })
-}
+interface StoredPoint { instance_id: string; method: string; route: string; start_ms: number; end_ms: number; count: number; errors: number; aborted: number; hist: string | null; unit: string }
 
 const round = (n: number) => Math.round(n * 100) / 100
+const ms = (h: LatencyHistogram, q: number) => round(h.quantile(q) * 1000)
+
+/**
+ * Endpoint points of a service in a range. Points read from server spans count only for
+ * processes that send no endpoint metrics (an app that traces everything but sends no
+ * metrics); otherwise a request would count twice.
+ */
+function endpointPoints(db: Database.Database, service: string, range: TimeRange): StoredPoint[] {
+  return db.prepare(`SELECT e.instance_id, method, route, start_ms, end_ms, count, errors, aborted, hist, unit FROM endpoint_points e
+    WHERE e.service = ? AND e.end_ms > ? AND e.end_ms <= ?
+      AND (e.source = 'metrics' OR NOT EXISTS (SELECT 1 FROM processes p WHERE p.instance_id = e.instance_id AND p.has_metrics = 1))
+    ORDER BY e.end_ms`).all(service, range.from, range.to) as StoredPoint[]
+}
 
 export function services(db: Database.Database): string[] {
   return (db.prepare('SELECT DISTINCT service FROM processes ORDER BY service').all() as { service: string }[]).map((r) => r.service)
@@ -19,70 +27,110 @@ export function services(db: Database.Database): string[] {
 
 export interface EndpointSummary { method: string; route: string; count: number; errors: number; aborted: number; errorRate: number; p50: number; p95: number; p99: number; perSecond: number }
 
-export function endpointSummary(db: Database.Database, service: string): EndpointSummary[] {
-  const rows = db.prepare('SELECT method, route, start_ms, end_ms, count, errors, aborted, hist FROM endpoint_points WHERE service = ?').all(service) as StoredPoint[]
-  const byEndpoint = new Map<string, { method: string; route: string; count: number; errors: number; aborted: number; h: LatencyHistogram; from: number; to: number }>()
-  for (const r of rows) {
+export function endpointSummary(db: Database.Database, service: string, range: TimeRange): EndpointSummary[] {
+  const byEndpoint = new Map<string, { method: string; route: string; count: number; errors: number; aborted: number; h: LatencyHistogram }>()
+  for (const r of endpointPoints(db, service, range)) {
     const key = `${r.method} ${r.route}`
-    const e = byEndpoint.get(key) ?? { method: r.method, route: r.route, count: 0, errors: 0, aborted: 0, h: new LatencyHistogram(), from: r.start_ms, to: r.end_ms }
-    byEndpoint.set(key, e)
+    let e = byEndpoint.get(key)
+    if (!e) byEndpoint.set(key, (e = { method: r.method, route: r.route, count: 0, errors: 0, aborted: 0, h: new LatencyHistogram() }))
     e.count += r.count
     e.errors += r.errors
     e.aborted += r.aborted
-    e.from = Math.min(e.from, r.start_ms)
-    e.to = Math.max(e.to, r.end_ms)
-    mergeStored(e.h, r.hist)
+    mergeStored(e.h, r.hist, r.unit)
   }
   return [...byEndpoint.values()]
     .filter((e) => e.count > 0)
     .map((e) => ({
       method: e.method, route: e.route, count: e.count, errors: e.errors, aborted: e.aborted,
-      errorRate: e.count ? round((100 * e.errors) / e.count) : 0,
-      p50: round(e.h.quantile(0.5)), p95: round(e.h.quantile(0.95)), p99: round(e.h.quantile(0.99)),
-      perSecond: round(e.count / Math.max((e.to - e.from) / 1000, 1)),
+      errorRate: round((100 * e.errors) / e.count),
+      p50: ms(e.h, 0.5), p95: ms(e.h, 0.95), p99: ms(e.h, 0.99),
+      // Over the whole range chosen, so ranges compare (a short burst is not a high rate over 24 h).
+      perSecond: round(e.count / (range.ms / 1000)),
     }))
     .sort((a, b) => b.count - a.count)
 }
 
-export interface Series { endpoint: string; points: { t: number; count: number; errors: number; p50: number; p95: number; p99: number }[] }
+export interface Series { endpoint: string; points: { t: number; count: number; perSecond: number; errors: number; p50: number; p95: number; p99: number }[] }
 
-/** Per endpoint, per time bucket: throughput, errors and percentiles from merged histograms. */
-export function timeseries(db: Database.Database, service: string, bucketMs: number): Series[] {
-  const rows = db.prepare('SELECT method, route, start_ms, end_ms, count, errors, aborted, hist FROM endpoint_points WHERE service = ? ORDER BY end_ms').all(service) as StoredPoint[]
+/** Per endpoint, per bucket of the range: throughput, errors and percentiles from merged histograms. */
+export function timeseries(db: Database.Database, service: string, range: TimeRange): Series[] {
   const series = new Map<string, Map<number, { count: number; errors: number; h: LatencyHistogram }>>()
-  for (const r of rows) {
+  for (const r of endpointPoints(db, service, range)) {
     const key = `${r.method} ${r.route}`
-    const buckets = series.get(key) ?? new Map()
-    series.set(key, buckets)
-    const t = Math.floor(r.end_ms / bucketMs) * bucketMs
-    const b = buckets.get(t) ?? { count: 0, errors: 0, h: new LatencyHistogram() }
-    buckets.set(t, b)
+    let buckets = series.get(key)
+    if (!buckets) series.set(key, (buckets = new Map()))
+    const t = Math.floor(r.end_ms / range.bucketMs) * range.bucketMs
+    let b = buckets.get(t)
+    if (!b) buckets.set(t, (b = { count: 0, errors: 0, h: new LatencyHistogram() }))
     b.count += r.count
     b.errors += r.errors
-    mergeStored(b.h, r.hist)
+    mergeStored(b.h, r.hist, r.unit)
   }
   return [...series.entries()].map(([endpoint, buckets]) => ({
     endpoint,
-    points: [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([t, b]) => ({ t, count: b.count, errors: b.errors, p50: round(b.h.quantile(0.5)), p95: round(b.h.quantile(0.95)), p99: round(b.h.quantile(0.99)) })),
+    points: [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([t, b]) => ({
+      t, count: b.count, perSecond: round(b.count / (range.bucketMs / 1000)), errors: b.errors, p50: ms(b.h, 0.5), p95: ms(b.h, 0.95), p99: ms(b.h, 0.99),
+    })),
   }))
 }
 
-export function processes(db: Database.Database, service: string) {
-  return db.prepare(`SELECT p.*, (SELECT COALESCE(SUM(count), 0) FROM endpoint_points e WHERE e.instance_id = p.instance_id) AS requests
-    FROM processes p WHERE service = ? ORDER BY first_seen`).all(service)
+/** A process that has not reported for this long is taken as stopped: three of its intervals, and at least 5 s. */
+export const stoppedAfterMs = (intervalMs: number | null) => Math.max(5_000, 3 * (intervalMs ?? 60_000))
+
+export interface ProcessRow {
+  instance_id: string; service: string; host: string; pid: number; ppid: number; role: string; parent_instance_id: string | null
+  framework: string | null; first_seen: number; last_seen: number; interval_ms: number | null; requests: number; stopped: boolean; stoppedAt: number | null
 }
 
-export function slowTraces(db: Database.Database, service: string, limit = 50) {
-  const roots = db.prepare(`SELECT * FROM spans WHERE service = ? AND parent_span_id IS NULL ORDER BY (end_ms - start_ms) DESC LIMIT ?`).all(service, limit) as { trace_id: string; start_ms: number; end_ms: number; attributes: string }[]
-  const children = db.prepare('SELECT name, start_ms, end_ms, status_code, attributes FROM spans WHERE trace_id = ? AND parent_span_id IS NOT NULL ORDER BY start_ms')
-  return roots.map((r) => ({ ...r, durationMs: round(r.end_ms - r.start_ms), attributes: JSON.parse(r.attributes), spans: (children.all(r.trace_id) as { start_ms: number; end_ms: number; attributes: string }[]).map((s) => ({ ...s, durationMs: round(s.end_ms - s.start_ms), offsetMs: round(s.start_ms - r.start_ms), attributes: JSON.parse(s.attributes) })) }))
+/** Processes that reported within the range; one silent for longer than `stoppedAfterMs` is marked stopped, at its last report. */
+export function processes(db: Database.Database, service: string, range: TimeRange): ProcessRow[] {
+  const rows = db.prepare(`SELECT p.instance_id, p.service, p.host, p.pid, p.ppid, p.role, p.parent_instance_id, p.framework, p.first_seen, p.last_seen, p.interval_ms,
+      (SELECT COALESCE(SUM(count), 0) FROM endpoint_points e WHERE e.instance_id = p.instance_id AND e.end_ms > @from AND e.end_ms <= @to
+        AND (e.source = 'metrics' OR p.has_metrics = 0)) AS requests
+    FROM processes p WHERE service = @service AND last_seen > @from ORDER BY first_seen`).all({ service, from: range.from, to: range.to }) as Omit<ProcessRow, 'stopped' | 'stoppedAt'>[]
+  // A process that never said its interval (one report so far) is taken to share its service's.
+  const known = rows.map((p) => p.interval_ms ?? 0).filter((n) => n > 0)
+  const serviceInterval = known.length ? Math.max(...known) : null
+  return rows.map((p) => {
+    const stopped = range.to - p.last_seen > stoppedAfterMs(p.interval_ms ?? serviceInterval)
+    return { ...p, stopped, stoppedAt: stopped ? p.last_seen : null }
+  })
 }
 
-export function errorGroups(db: Database.Database, service: string) {
-  return db.prepare('SELECT * FROM errors WHERE service = ? ORDER BY count DESC, last_seen DESC LIMIT 100').all(service)
+export interface RuntimeSeries { instance_id: string; name: string; points: { t: number; value: number }[] }
+
+/** Runtime gauges of the service's processes, each averaged per bucket of the range. */
+export function runtime(db: Database.Database, service: string, range: TimeRange): RuntimeSeries[] {
+  const rows = db.prepare(`SELECT r.instance_id, r.name, (r.time_ms / @bucket) * @bucket AS t, AVG(r.value) AS value
+    FROM runtime_points r JOIN processes p ON p.instance_id = r.instance_id
+    WHERE p.service = @service AND r.time_ms > @from AND r.time_ms <= @to
+    GROUP BY r.instance_id, r.name, t ORDER BY t`).all({ service, from: range.from, to: range.to, bucket: range.bucketMs }) as { instance_id: string; name: string; t: number; value: number }[]
+  const out = new Map<string, RuntimeSeries>()
+  for (const r of rows) {
+    const key = `${r.instance_id} ${r.name}`
+    let s = out.get(key)
+    if (!s) out.set(key, (s = { instance_id: r.instance_id, name: r.name, points: [] }))
+    s.points.push({ t: r.t, value: r.value })
+  }
+  return [...out.values()]
 }
 
-export function counters(db: Database.Database, service: string): Record<string, number> {
-  const rows = db.prepare('SELECT name, value FROM counters WHERE service = ?').all(service) as { name: string; value: number }[]
+export function slowTraces(db: Database.Database, service: string, range: TimeRange, limit = 50) {
+  const roots = db.prepare(`SELECT * FROM spans WHERE service = ? AND slow = 1 AND start_ms > ? AND start_ms <= ? ORDER BY (end_ms - start_ms) DESC LIMIT ?`)
+    .all(service, range.from, range.to, limit) as { trace_id: string; span_id: string; start_ms: number; end_ms: number; attributes: string }[]
+  const children = db.prepare('SELECT name, start_ms, end_ms, status_code, attributes FROM spans WHERE trace_id = ? AND span_id != ? ORDER BY start_ms LIMIT 200')
+  return roots.map((r) => ({
+    ...r, durationMs: round(r.end_ms - r.start_ms), attributes: JSON.parse(r.attributes),
+    spans: (children.all(r.trace_id, r.span_id) as { start_ms: number; end_ms: number; attributes: string }[]).map((s) => ({ ...s, durationMs: round(s.end_ms - s.start_ms), offsetMs: round(s.start_ms - r.start_ms), attributes: JSON.parse(s.attributes) })),
+  }))
+}
+
+/** Error groups seen within the range (their count is over all time: groups are stored whole). */
+export function errorGroups(db: Database.Database, service: string, range: TimeRange) {
+  return db.prepare('SELECT * FROM errors WHERE service = ? AND last_seen > ? ORDER BY count DESC, last_seen DESC LIMIT 100').all(service, range.from)
+}
+
+export function counters(db: Database.Database, service: string, range: TimeRange): Record<string, number> {
+  const rows = db.prepare('SELECT name, SUM(value) AS value FROM counter_points WHERE service = ? AND time_ms > ? AND time_ms <= ? GROUP BY name').all(service, range.from, range.to) as { name: string; value: number }[]
   return Object.fromEntries(rows.map((r) => [r.name, r.value]))
 }

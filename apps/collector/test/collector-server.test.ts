@@ -4,17 +4,11 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
-import type { AddressInfo } from 'node:net'
 import { Aggregator, encodeMetrics, resourceAttributes, newIdentity } from '@agent/core/internal'
-import { createCollectorServer } from '../src/collector-server.ts'
-import { Store } from '../src/store.ts'
+import { startCollector } from '../src/start-collector.ts'
 
-async function collector(db: string, key?: string) {
-  const store = new Store(db)
-  const server = createCollectorServer({ store, ...(key ? { key } : {}), maxBodyBytes: 64 * 1024 })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  return { url, close: () => new Promise<void>((r) => server.close(() => (store.close(), r()))) }
+async function collector(dbPath: string, key?: string) {
+  return startCollector({ host: '127.0.0.1', port: 0, dbPath, ...(key ? { keys: [key] } : {}), maxBodyBytes: 64 * 1024, maxDecompressedBytes: 64 * 1024 })
 }
 
 function metricsBody(requests: number): string {

@@ -9,8 +9,9 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { AddressInfo } from 'node:net'
-import { createCollectorServer } from '../src/collector-server.ts'
-import { Store } from '../src/store.ts'
+import { Aggregator, encodeMetrics, newIdentity, resourceAttributes } from '@agent/core/internal'
+import { startCollector } from '../src/start-collector.ts'
+
 
 const here = dirname(fileURLToPath(import.meta.url))
 const CHROMIUM = '/usr/bin/chromium'
@@ -24,11 +25,31 @@ function get(port: number, path: string): Promise<number> {
   })
 }
 
-test('after a demo run, the dashboard shows the demo endpoints with the right counts, charts and processes', { skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM}: scripts/ensure-chromium.sh installs it when run as root`, timeout: 120_000 }, async (t) => {
-  const store = new Store(join(mkdtempSync(join(tmpdir(), 'dashboard-')), 'c.db'))
-  const server = createCollectorServer({ store })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  const collectorPort = (server.address() as AddressInfo).port
+/** One report of `service` for an interval ending `agoMs` before now. */
+function report(service: string, route: string, requests: number, agoMs: number): string {
+  const agg = new Aggregator(10)
+  for (let i = 0; i < requests; i++) agg.record('GET', route, 5, false, false)
+  const interval = agg.drain()
+  const end = Date.now() - agoMs
+  return encodeMetrics({ resource: resourceAttributes({ serviceName: service, identity: newIdentity() }), interval: { ...interval, startMs: end - 1000, endMs: end } })
+}
+
+async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => boolean, attempts = 60): Promise<T> {
+  for (let i = 0; i < attempts; i++) {
+    const v = await read()
+    if (done(v)) return v
+    await new Promise((r) => setTimeout(r, 500))
+  }
+  throw new Error(`${what}: not after ${attempts} attempts`)
+}
+
+test('after a demo run, the dashboard shows the demo endpoints with the right counts, charts, runtime health and stopped processes; range and service live in the URL', { skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM}: scripts/ensure-chromium.sh installs it when run as root`, timeout: 120_000 }, async (t) => {
+  // Credentials are optional on loopback; given here, the browser sends them as a user would.
+  const dashboard = { user: 'admin', password: 'dash-secret' }
+  const running = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmpdir(), 'dashboard-')), 'c.db'), dashboard })
+  const collectorPort = Number(new URL(running.url).port)
+  const auth = { authorization: `Basic ${Buffer.from('admin:dash-secret').toString('base64')}` }
+  const api = (path: string) => fetch(`${running.url}${path}`, { headers: auth }).then((r) => r.json())
 
   const appPort = await new Promise<number>((resolve) => {
     const s = http.createServer().listen(0, '127.0.0.1', () => {
@@ -58,13 +79,17 @@ test('after a demo run, the dashboard shows the demo endpoints with the right co
     for (const [, count, path] of plan) for (let i = 0; i < count; i++) assert.ok((await get(appPort, path(i))) > 0)
     demo.kill('SIGTERM') // graceful: the workers hand over their last interval, the primary exports it
     await exited
+    // A report from 3 hours ago: inside the 6 h range, outside 1 h.
+    assert.equal((await fetch(`${running.url}/v1/metrics`, { method: 'POST', body: report('express-demo', '/old', 7, 3 * 3_600_000), headers: { 'content-type': 'application/json' } })).status, 200)
+    // The demo's processes stop reporting: each is marked stopped once silent for three of its intervals.
+    await until('processes marked stopped', () => api('/api/processes?service=express-demo&range=15m') as Promise<{ role: string; stopped: boolean }[]>, (ps) => ps.filter((p) => p.role !== 'standalone').length === 3 && ps.every((p) => p.stopped))
 
     const { chromium } = await import('playwright-core')
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
     try {
-      const page = await browser.newPage({ viewport: { width: 1440, height: 1100 } })
-      await page.goto(`http://127.0.0.1:${collectorPort}/`)
-      await page.waitForSelector('body[data-ready="true"]', { timeout: 15_000 })
+      const page = await browser.newPage({ viewport: { width: 1440, height: 1500 }, httpCredentials: { username: dashboard.user, password: dashboard.password } })
+      await page.goto(`http://127.0.0.1:${collectorPort}/?service=express-demo&range=1h`)
+      await page.waitForSelector('body[data-shown="express-demo 1h"]', { timeout: 15_000 })
       const rows = await page.$$eval('#endpoints tbody tr', (trs) => Object.fromEntries(trs.map((tr) => [tr.getAttribute('data-endpoint'), { count: Number(tr.querySelector('[data-field="count"]')!.textContent!.replace(/,/g, '')), errors: Number(tr.querySelector('[data-field="errors"]')!.textContent) }])))
       for (const [endpoint, count] of plan) assert.equal(rows[endpoint]?.count, count, `${endpoint} in ${JSON.stringify(rows)}`)
       assert.equal(rows['GET /api/boom']!.errors, 10)
@@ -74,6 +99,36 @@ test('after a demo run, the dashboard shows the demo endpoints with the right co
       const roles = await page.$$eval('#processes tbody tr', (trs) => trs.map((tr) => tr.getAttribute('data-role')))
       assert.equal(roles.filter((r) => r === 'primary').length, 1)
       assert.equal(roles.filter((r) => r === 'worker').length, 2)
+      assert.equal(rows['GET /old'], undefined, 'a report from 3 h ago is outside the 1 h range')
+      const states = await page.$$eval('#processes tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-state'), tr.textContent]))
+      for (const [state, text] of states) assert.ok(state === 'stopped' && /stopped \S/.test(text ?? ''), `stopped with when: ${text}`)
+      // Runtime health, one line per process, for every figure.
+      for (const id of ['chart-rt-delay', 'chart-rt-elu', 'chart-rt-cpu', 'chart-rt-heap', 'chart-rt-rss', 'chart-rt-gc']) {
+        const lines = await page.evaluate((id) => (globalThis as any).Chart.getChart(id).data.datasets.map((d: { label: string; data: unknown[] }) => [d.label, d.data.length]), id)
+        assert.ok(lines.length >= 2 && lines.every(([, n]: [string, number]) => n > 0), `${id}: ${JSON.stringify(lines)}`)
+        assert.ok(lines.some(([label]: [string]) => label.startsWith('worker ')), `${id} labels: ${JSON.stringify(lines)}`)
+      }
+      // Throughput over the chosen range: 105 requests + 0 in 1 h.
+      assert.equal(await page.textContent('#total-throughput'), `${(105 / 3600).toFixed(2)}/s`)
+
+      // A wider range: the chosen range goes into the URL and every figure follows it.
+      await page.selectOption('#range', '6h')
+      await page.waitForSelector('body[data-shown="express-demo 6h"]')
+      assert.match(page.url(), /range=6h/)
+      assert.match(page.url(), /service=express-demo/)
+      assert.equal(await page.textContent('#endpoints tr[data-endpoint="GET /old"] [data-field="count"]'), '7')
+      assert.equal(await page.textContent('#total-requests'), '112')
+
+      // A service appearing (sorted first) does not take the picker away from the chosen one.
+      assert.equal((await fetch(`${running.url}/v1/metrics`, { method: 'POST', body: report('aaa-new', '/x', 1, 0), headers: { 'content-type': 'application/json' } })).status, 200)
+      await page.waitForFunction(() => [...(globalThis as any).document.getElementById('service').options].some((o: { value: string }) => o.value === 'aaa-new'), undefined, { timeout: 15_000 })
+      assert.equal(await page.$eval('#service', (s) => (s as any).value), 'express-demo')
+      assert.equal(await page.textContent('#total-requests'), '112')
+
+      // A reload keeps the service and range from the URL.
+      await page.reload()
+      await page.waitForSelector('body[data-shown="express-demo 6h"]', { timeout: 15_000 })
+      assert.equal(await page.$eval('#range', (s) => (s as any).value), '6h')
       const out = join(here, '..', 'test-output')
       mkdirSync(out, { recursive: true })
       await page.screenshot({ path: join(out, 'dashboard.png'), fullPage: true })
@@ -83,7 +138,6 @@ test('after a demo run, the dashboard shows the demo endpoints with the right co
     }
   } finally {
     if (demo.exitCode === null) demo.kill('SIGKILL')
-    await new Promise<void>((r) => server.close(() => r()))
-    store.close()
+    await running.close()
   }
 })

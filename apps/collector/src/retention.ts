@@ -1,0 +1,58 @@
+// Retention: raw points for a window, per-minute rollups beyond it, nothing beyond `keepMs`.
+import type Database from 'better-sqlite3'
+import { LatencyHistogram } from '@agent/core/internal'
+import { mergeStored } from './stored-histogram.js'
+
+export interface RetentionOptions {
+  /** Raw points are kept this long (ms), then merged into one row per minute. */
+  rawMs: number
+  /** Everything older than this (ms) is deleted. */
+  keepMs: number
+}
+
+const MINUTE = 60_000
+/** Spans of traces without a slow root wait this long for their root (it ends last and may come in a later batch). */
+const ROOT_GRACE_MS = 2 * MINUTE
+
+interface RawPoint { instance_id: string; service: string; method: string; route: string; source: string; start_ms: number; end_ms: number; count: number; errors: number; aborted: number; hist: string | null; unit: string }
+
+export function applyRetention(db: Database.Database, now: number, options: RetentionOptions): { rolledUp: number; deleted: number } {
+  let deleted = 0
+  let rolledUp = 0
+  db.transaction(() => {
+    const oldest = now - options.keepMs
+    for (const sql of [
+      'DELETE FROM endpoint_points WHERE end_ms < ?', 'DELETE FROM runtime_points WHERE time_ms < ?', 'DELETE FROM spans WHERE end_ms < ?',
+      'DELETE FROM errors WHERE last_seen < ?', 'DELETE FROM processes WHERE last_seen < ?', 'DELETE FROM cumulative_state WHERE time_ms < ?', 'DELETE FROM counter_points WHERE time_ms < ?',
+    ]) deleted += db.prepare(sql).run(oldest).changes
+    deleted += db.prepare('DELETE FROM spans WHERE end_ms < ? AND slow = 0 AND trace_id NOT IN (SELECT trace_id FROM spans WHERE slow = 1)').run(now - ROOT_GRACE_MS).changes
+
+    // Whole minutes only, so a minute is rolled up once.
+    const cutoff = Math.floor((now - options.rawMs) / MINUTE) * MINUTE
+    const raw = db.prepare('SELECT instance_id, service, method, route, source, start_ms, end_ms, count, errors, aborted, hist, unit FROM endpoint_points WHERE rollup = 0 AND end_ms < ?').all(cutoff) as RawPoint[]
+    const minutes = new Map<string, RawPoint & { h: LatencyHistogram }>()
+    for (const r of raw) {
+      const key = JSON.stringify([r.instance_id, r.method, r.route, r.source, Math.floor(r.end_ms / MINUTE)])
+      let m = minutes.get(key)
+      if (!m) minutes.set(key, (m = { ...r, count: 0, errors: 0, aborted: 0, h: new LatencyHistogram() }))
+      m.start_ms = Math.min(m.start_ms, r.start_ms)
+      m.end_ms = Math.max(m.end_ms, r.end_ms)
+      m.count += r.count
+      m.errors += r.errors
+      m.aborted += r.aborted
+      mergeStored(m.h, r.hist, r.unit)
+    }
+    db.prepare('DELETE FROM endpoint_points WHERE rollup = 0 AND end_ms < ?').run(cutoff)
+    const insert = db.prepare(`INSERT INTO endpoint_points (instance_id, service, method, route, start_ms, end_ms, count, errors, aborted, hist, unit, source, rollup)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 's', ?, 1)`)
+    for (const m of minutes.values()) insert.run(m.instance_id, m.service, m.method, m.route, m.start_ms, m.end_ms, m.count, m.errors, m.aborted, m.h.count ? JSON.stringify(m.h.toJSON()) : null, m.source)
+    rolledUp += raw.length
+
+    // Gauges: the minute's mean, at the minute's middle.
+    rolledUp += db.prepare(`INSERT INTO runtime_points (instance_id, time_ms, name, value, rollup)
+      SELECT instance_id, (time_ms / ${MINUTE}) * ${MINUTE} + ${MINUTE / 2}, name, AVG(value), 1 FROM runtime_points WHERE rollup = 0 AND time_ms < ?
+      GROUP BY instance_id, name, time_ms / ${MINUTE}`).run(cutoff).changes
+    db.prepare('DELETE FROM runtime_points WHERE rollup = 0 AND time_ms < ?').run(cutoff)
+  })()
+  return { rolledUp, deleted }
+}
