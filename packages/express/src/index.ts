@@ -1,38 +1,70 @@
-import { install, getAgent, type AgentOptions, frameworkInfo } from '@agent/core/internal'
-import { instrumentApp, type ExpressApp } from './instrument-express.js'
+import { install, type AgentOptions } from '@agent/core/internal'
+import { instrumentApp, retireLayer, type ExpressApp } from './instrument-express.js'
+import { routeOf, type ExpressRequest } from './route-map.js'
+import { expressInfo } from './express-info.js'
 
 export { instrumentApp }
 
-let framework: ReturnType<typeof frameworkInfo> | undefined
-function installForExpress(options?: AgentOptions) {
-  framework ??= frameworkInfo('express')
-  return install({ ...options, framework })
+/**
+ * Asked at the end of each request nothing named: Express has left on it the
+ * route that answered (`req.route`) and the app (`req.app`), which is
+ * instrumented for errors on the way.
+ */
+export function nameAtEnd(req: object): string | undefined {
+  const r = req as ExpressRequest
+  instrumentApp(r.app as ExpressApp | undefined)
+  return routeOf(r)
+}
+
+function installForExpress(options: AgentOptions | undefined, loaded: boolean): void {
+  install({ ...options, framework: expressInfo(), frameworkLoaded: loaded, routeResolver: nameAtEnd })
 }
 
 /**
- * Express middleware: installs the agent (once per process), instruments the
- * app for route templates and errors, and starts a standing-by agent on the
- * first request without delaying it. Put it first: `app.use(agentMiddleware())`.
+ * Express middleware: installs the agent (once per process) and instruments
+ * the app, adding nothing any request runs through. `app.use()` tells an app
+ * it mounts that it was mounted ('mount'), so the middleware offers itself as
+ * one: it learns its app then and retires its own layer at once (Express skips
+ * it from then on). Put in a Router instead, it does the same on its first
+ * request. Put it first: `app.use(agentMiddleware())`.
  */
 export function agentMiddleware(options?: AgentOptions) {
   // Installed now, not on the first request, so that request is measured too.
-  installForExpress(options)
-  return function agentMiddleware(req: { app?: ExpressApp }, _res: unknown, next: () => void): void {
+  installForExpress(options, true)
+  function agentMiddleware(req: { app?: ExpressApp }, _res: unknown, next: () => void): void {
     try {
       instrumentApp(req.app)
-      getAgent()?.onFirstRequest()
+      retireLayer(req.app, agentMiddleware)
     } catch {
       // never into the app
     }
     next()
   }
+  return Object.assign(agentMiddleware, {
+    /** Called by Express only if its layer could not be retired: it passes the request on. */
+    handle(_req: unknown, _res: unknown, done: () => void): void {
+      done()
+    },
+    set(): void {},
+    emit(event: unknown, parent: unknown): boolean {
+      try {
+        if (event === 'mount') {
+          instrumentApp(parent as ExpressApp)
+          retireLayer(parent as ExpressApp, undefined)
+        }
+      } catch {
+        // never into the app
+      }
+      return true
+    },
+  })
 }
 
-/** Instruments an app and installs the agent: `instrument(app)` after `const app = express()`. */
+/** Installs the agent and instruments an app, adding nothing to it: `instrument(app)` after `const app = express()`. */
 export function instrument<T>(app: T, options?: AgentOptions): T {
   try {
+    installForExpress(options, true)
     instrumentApp(app as unknown as ExpressApp)
-    ;(app as unknown as { use: (fn: unknown) => void }).use(agentMiddleware(options))
   } catch {
     // never into the app
   }

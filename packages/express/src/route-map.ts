@@ -1,0 +1,97 @@
+import { joinRoute, routePathName } from '@agent/core/internal'
+import { joinTemplate, mountPattern, type LayerLike } from './mount-pattern.js'
+
+interface RouterLike {
+  stack?: LayerLike[]
+}
+/** What an Express app (or a sub-app) is read for. */
+export interface AppLike {
+  _router?: RouterLike
+  router?: RouterLike
+  lazyrouter?: () => void
+  mountpath?: unknown
+  parent?: AppLike
+}
+export type ExpressRequest = { baseUrl?: string; route?: { path?: unknown }; app?: AppLike }
+
+const MAX_DEPTH = 8
+
+/** The app's router, without creating one (Express 4 makes it lazily, Express 5 behind a getter). */
+export function routerOf(app: AppLike): RouterLike | undefined {
+  if ('_router' in app || typeof app.lazyrouter === 'function') return app._router
+  return app.router
+}
+
+function isRouter(handle: unknown): handle is RouterLike {
+  return typeof handle === 'function' && Array.isArray((handle as RouterLike).stack)
+}
+
+/** Per app: each Route object of its router tree, with the mount templates of the routers it sits in. */
+const mounts = new WeakMap<object, WeakMap<object, string[]>>()
+
+function walk(router: RouterLike, prefix: string, into: WeakMap<object, string[]>, depth: number): void {
+  if (depth > MAX_DEPTH || !Array.isArray(router.stack)) return
+  for (const layer of router.stack) {
+    if (layer.route) {
+      const list = into.get(layer.route)
+      if (list === undefined) into.set(layer.route, [prefix])
+      else if (!list.includes(prefix)) list.push(prefix)
+    } else if (isRouter(layer.handle)) {
+      const pattern = mountPattern(layer)
+      // A mount of unknown shape: its routes are named from the URL (see routeOf).
+      if (pattern !== undefined) walk(layer.handle, prefix + pattern, into, depth + 1)
+    }
+  }
+}
+
+/** Where an app is mounted in its parents (`app.use('/admin', admin)`): Express keeps the pattern as `mountpath`. */
+function appPrefix(app: AppLike, depth = 0): string {
+  const parent = app.parent
+  if (parent === undefined || depth > MAX_DEPTH) return ''
+  const path = app.mountpath
+  const own = mountPattern({ rawPath: Array.isArray(path) || typeof path === 'string' || path instanceof RegExp ? path : '' }) ?? ''
+  return appPrefix(parent, depth + 1) + own
+}
+
+/** The mount templates of a route in an app, walking the app's routers again when the route is new. */
+function mountsOf(app: AppLike, route: object): string[] | undefined {
+  let routes = mounts.get(app)
+  let found = routes?.get(route)
+  if (found !== undefined) return found
+  const router = routerOf(app)
+  if (!router) return undefined
+  routes = new WeakMap()
+  walk(router, '', routes, 0)
+  mounts.set(app, routes)
+  found = routes.get(route)
+  // A route outside the app's tree (in a sub-app): not walked again for it.
+  if (found === undefined) routes.set(route, (found = []))
+  return found
+}
+
+/** Whether a template could have matched a raw path: same segments, literal ones equal. */
+function fits(template: string, raw: string): boolean {
+  const t = template.split('/')
+  const r = raw.split('/')
+  if (t.length !== r.length) return false
+  return t.every((segment, i) => segment.startsWith(':') || segment.includes('(') || segment.toLowerCase() === r[i]!.toLowerCase())
+}
+
+/**
+ * A request's route template at its end, from what Express leaves on it: the
+ * last route dispatched (`req.route`) under the patterns its routers were
+ * mounted with, never the mount path matched in the URL. Undefined when no
+ * route answered (middleware, static files, 404s): core names those.
+ */
+export function routeOf(req: ExpressRequest): string | undefined {
+  const route = req.route
+  if (!route) return undefined
+  const routePath = routePathName(route.path)
+  const app = req.app
+  const chains = app ? mountsOf(app, route) : undefined
+  if (!app || !chains || chains.length === 0) return joinRoute(req.baseUrl ?? '', routePath)
+  const prefix = appPrefix(app)
+  let chain = chains[0]!
+  if (chains.length > 1) chain = chains.find((c) => fits(prefix + c, req.baseUrl ?? '')) ?? chain
+  return joinTemplate(prefix + chain, routePath)
+}
