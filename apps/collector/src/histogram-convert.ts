@@ -11,6 +11,7 @@ const MIN_INDEX = Math.floor(Math.log2(ZERO_THRESHOLD) * PER_OCTAVE)
 const MAX_INDEX = Math.ceil(Math.log2(1e9) * PER_OCTAVE)
 /** One source bucket is spread over at most this many target buckets (a wide open-ended last bucket). */
 const MAX_SPREAD = 4 * PER_OCTAVE
+const BASE = 2 ** (1 / PER_OCTAVE)
 
 /** Seconds per unit, for the units OpenTelemetry SDKs use for durations; undefined for anything else. */
 export function secondsPerUnit(unit: unknown): number | undefined {
@@ -48,11 +49,10 @@ class Builder {
     const first = Math.max(low > ZERO_THRESHOLD ? indexOf(low) + 1 : last, last - MAX_SPREAD + 1)
     const width = Math.max(1, last - first + 1)
     const each = Math.floor(n / width)
-    let rest = n - each * width
-    for (let i = first; i <= last; i++) {
-      this.add(i, each + (rest > 0 ? 1 : 0))
-      if (rest > 0) rest--
-    }
+    if (each > 0) for (let i = first; i <= last; i++) this.add(i, each)
+    // What does not divide evenly is placed at even steps across the range, not heaped at its low end.
+    const rest = n - each * width
+    for (let k = 0; k < rest; k++) this.add(first + Math.floor(((k + 0.5) * width) / rest), 1)
   }
 
   build(count: number, sum: number, min: number, max: number): HistogramData {
@@ -60,6 +60,10 @@ class Builder {
     const offset = indices[0] ?? 0
     const counts = indices.length ? new Array<number>(indices[indices.length - 1]! - offset + 1).fill(0) : []
     for (const i of indices) counts[i - offset] = this.buckets.get(i)!
+    // Unknown extremes (a delta of cumulative points carries none) are the edges of the outer buckets:
+    // percentiles are clamped to them, and the stored JSON has no room for Infinity.
+    if (!Number.isFinite(min)) min = this.zeroCount > 0 || !indices.length ? 0 : BASE ** offset
+    if (!Number.isFinite(max)) max = indices.length ? BASE ** (indices[indices.length - 1]! + 1) : 0
     return { count, sum, min, max, zeroCount: this.zeroCount, offset, counts }
   }
 }

@@ -234,8 +234,8 @@ export function ingestTraces(db: Database.Database, body: unknown, options: Trac
           const kind = Number(s.kind ?? 0)
           const status = Number((s.status as { code?: number } | undefined)?.code ?? 0)
           const attrs = attributes(s.attributes, `${path}.attributes`)
-          // A trace is listed from its local root: the server span (its parent may be in another service) or a span without parent.
-          const isRoot = kind === SPAN_KIND_SERVER || parent === null
+          // A trace is listed from its server span (its parent may be a client span or another service).
+          const isRoot = kind === SPAN_KIND_SERVER
           const slow = isRoot && (fromAgent || end - start >= options.slowMs) ? 1 : 0
           insert.run(s.traceId, s.spanId, parent, instance, service, String(s.name ?? ''), start, end, status, JSON.stringify(attrs), kind, slow)
           if (kind === SPAN_KIND_SERVER) {

@@ -7,6 +7,8 @@ import type { TimeRange } from './time-range.js'
 interface StoredPoint { instance_id: string; method: string; route: string; start_ms: number; end_ms: number; count: number; errors: number; aborted: number; hist: string | null; unit: string }
 
 const round = (n: number) => Math.round(n * 100) / 100
+/** Rates of a few requests over hours are small: four decimals keep them from showing as 0. */
+const rate = (n: number) => Math.round(n * 10_000) / 10_000
 const ms = (h: LatencyHistogram, q: number) => round(h.quantile(q) * 1000)
 
 /**
@@ -45,7 +47,7 @@ export function endpointSummary(db: Database.Database, service: string, range: T
       errorRate: round((100 * e.errors) / e.count),
       p50: ms(e.h, 0.5), p95: ms(e.h, 0.95), p99: ms(e.h, 0.99),
       // Over the whole range chosen, so ranges compare (a short burst is not a high rate over 24 h).
-      perSecond: round(e.count / (range.ms / 1000)),
+      perSecond: rate(e.count / (range.ms / 1000)),
     }))
     .sort((a, b) => b.count - a.count)
 }
@@ -69,7 +71,7 @@ export function timeseries(db: Database.Database, service: string, range: TimeRa
   return [...series.entries()].map(([endpoint, buckets]) => ({
     endpoint,
     points: [...buckets.entries()].sort((a, b) => a[0] - b[0]).map(([t, b]) => ({
-      t, count: b.count, perSecond: round(b.count / (range.bucketMs / 1000)), errors: b.errors, p50: ms(b.h, 0.5), p95: ms(b.h, 0.95), p99: ms(b.h, 0.99),
+      t, count: b.count, perSecond: rate(b.count / (range.bucketMs / 1000)), errors: b.errors, p50: ms(b.h, 0.5), p95: ms(b.h, 0.95), p99: ms(b.h, 0.99),
     })),
   }))
 }
@@ -118,10 +120,11 @@ export function runtime(db: Database.Database, service: string, range: TimeRange
 export function slowTraces(db: Database.Database, service: string, range: TimeRange, limit = 50) {
   const roots = db.prepare(`SELECT * FROM spans WHERE service = ? AND slow = 1 AND start_ms > ? AND start_ms <= ? ORDER BY (end_ms - start_ms) DESC LIMIT ?`)
     .all(service, range.from, range.to, limit) as { trace_id: string; span_id: string; start_ms: number; end_ms: number; attributes: string }[]
-  const children = db.prepare('SELECT name, start_ms, end_ms, status_code, attributes FROM spans WHERE trace_id = ? AND span_id != ? ORDER BY start_ms LIMIT 200')
+  // The spans inside the server span's time: not the caller's client span around it.
+  const children = db.prepare('SELECT name, start_ms, end_ms, status_code, attributes FROM spans WHERE trace_id = ? AND span_id != ? AND start_ms >= ? ORDER BY start_ms LIMIT 200')
   return roots.map((r) => ({
     ...r, durationMs: round(r.end_ms - r.start_ms), attributes: JSON.parse(r.attributes),
-    spans: (children.all(r.trace_id, r.span_id) as { start_ms: number; end_ms: number; attributes: string }[]).map((s) => ({ ...s, durationMs: round(s.end_ms - s.start_ms), offsetMs: round(s.start_ms - r.start_ms), attributes: JSON.parse(s.attributes) })),
+    spans: (children.all(r.trace_id, r.span_id, r.start_ms) as { start_ms: number; end_ms: number; attributes: string }[]).map((s) => ({ ...s, durationMs: round(s.end_ms - s.start_ms), offsetMs: round(s.start_ms - r.start_ms), attributes: JSON.parse(s.attributes) })),
   }))
 }
 
