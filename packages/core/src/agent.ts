@@ -4,6 +4,7 @@ import type { Server } from 'node:http'
 import { requestsIn } from './aggregator.js'
 import { ClusterHub } from './cluster-hub.js'
 import { loadConfig, withoutCredentials, type AgentConfig } from './config.js'
+import { CumulativeTotals } from './cumulative-totals.js'
 import { processExitHook, type ExitFlushes } from './exit-hook.js'
 import { Exporter, readCa, type ExporterOptions } from './exporter.js'
 import { ENV_INHERITED_OPTIONS, hasPreload, installForkHook, preloadPath, type ForkObserver } from './fork-hook.js'
@@ -61,6 +62,8 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   private timers: NodeJS.Timeout[] = []
   private firstRequestAttempts = 0
   private startScheduled = false
+  /** Totals since start, when the request metrics go out cumulative. */
+  private cumulative: CumulativeTotals | undefined
   /** One bounded delivery per exit; reset when the app records more, and by `start()`. */
   private readonly exitDelivery = new Once<void>()
   private readonly shutdownOnce = new Once<boolean>()
@@ -90,6 +93,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     this.factory = new GuardedFactory(this.logger, creators)
     this.identity = newIdentity()
     this.recorder = new RequestRecorder(this.config)
+    this.cumulative = this.config.temporality === 'cumulative' ? new CumulativeTotals(this.config.maxEndpoints) : undefined
     this.exporter = new Exporter(this.exporterOptions(), this.logger)
     this.http = new HttpInstrumentation(this.recorder, this)
   }
@@ -115,6 +119,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     for (const problem of loaded.problems) problem(this.logger)
     this.recorder.configure(this.config)
     this.exporter.configure(this.exporterOptions())
+    this.cumulative = this.config.temporality === 'cumulative' ? (this.cumulative ?? new CumulativeTotals(this.config.maxEndpoints)) : undefined
     this.resource = undefined
   }
 
@@ -307,7 +312,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   }
 
   resourceAttributes(): KeyValue[] {
-    return (this.resource ??= resourceAttributes({ serviceName: this.config.name, identity: this.identity, ...(this.framework ? { framework: this.framework } : {}) }))
+    return (this.resource ??= resourceAttributes({ serviceName: this.config.name, identity: this.identity, extra: this.config.resourceAttributes, ...(this.framework ? { framework: this.framework } : {}) }))
   }
 
   /**
@@ -334,18 +339,23 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
 
   /** Exports this interval; `orphans`: what a worker whose primary died handed over and was never acknowledged. */
   private exportInterval(final: boolean, orphans: UnacknowledgedHandOver[] = this.link?.takeUnacknowledged(false) ?? []): void {
-    const interval = this.recorder.takeInterval()
+    let interval = this.recorder.takeInterval()
     const runtime = this.state === 'started' || final ? this.runtime.collect() : undefined
     const workers = this.hub?.drain()
+    // Counted by what the interval adds, whichever temporality goes out.
     let requests = requestsIn(interval)
     for (const worker of workers?.processes ?? []) requests += requestsIn(worker.interval)
     for (const orphan of orphans) requests += requestsIn(orphan.interval)
+    if (this.cumulative) {
+      interval = this.cumulative.add(this.identity.instanceId, interval)
+      for (const worker of workers?.processes ?? []) worker.interval = this.cumulative.add(instanceIdOf(worker.resource), worker.interval)
+    }
     const hub = this.hub
     const marks = workers?.marks
     this.exporter.enqueue({
       signal: 'metrics',
       body: Buffer.from(encodeMetrics({
-        resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}),
+        resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}), temporality: this.config.temporality,
         ...(workers ? { processes: workers.processes, lost: workers.lost } : {}), ...(orphans.length > 0 ? { orphans } : {}),
       })),
       requests,
@@ -416,4 +426,10 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     }
     this.logger.debug(`forked child pid ${child.pid}; it reports with role child and this process's instance id`)
   }
+}
+
+/** A resource's `service.instance.id`: which process a worker's interval belongs to. */
+function instanceIdOf(resource: KeyValue[]): string {
+  const value = resource.find((a) => a.key === 'service.instance.id')?.value
+  return value && 'stringValue' in value ? value.stringValue : ''
 }

@@ -46,12 +46,12 @@ export class Aggregator {
    * `routed`: named by a route. Names the agent made for requests no route
    * answered are bounded by their maker and never take a routed endpoint's slot.
    */
-  record(method: string, route: string, durationMs: number, isError: boolean, aborted: boolean, routed = true): void {
+  record(method: string, route: string, durationS: number, isError: boolean, aborted: boolean, routed = true): void {
     const stats = this.statsFor(method, route, routed)
     stats.count++
     if (isError) stats.errors++
     if (aborted) stats.aborted++
-    stats.histogram.record(durationMs)
+    stats.histogram.record(durationS)
   }
 
   private statsFor(method: string, route: string, routed: boolean): EndpointStats {
@@ -92,15 +92,20 @@ export class Aggregator {
     return this.size
   }
 
-  /** Returns this interval's data and starts the next one empty. */
-  drain(now = Date.now()): IntervalSnapshot {
+  /** The data so far, as a copy; nothing is reset. */
+  snapshot(now = Date.now()): IntervalSnapshot {
     const endpoints: EndpointSnapshot[] = []
     for (const routes of this.byMethod.values()) {
       for (const s of routes.values()) {
         endpoints.push({ method: s.method, route: s.route, count: s.count, errors: s.errors, aborted: s.aborted, histogram: s.histogram.toJSON(), ...(s.routed ? {} : { unrouted: true as const }) })
       }
     }
-    const snapshot = { startMs: this.startMs, endMs: now, endpoints }
+    return { startMs: this.startMs, endMs: now, endpoints }
+  }
+
+  /** Returns this interval's data and starts the next one empty. */
+  drain(now = Date.now()): IntervalSnapshot {
+    const snapshot = this.snapshot(now)
     this.byMethod = new Map()
     this.size = 0
     this.routedSize = 0

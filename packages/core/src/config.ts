@@ -5,7 +5,7 @@ import { LOG_LEVELS, type LogLevel, type Logger } from './logger.js'
 export interface AgentConfig {
   /** Master switch: false keeps the agent from starting at all. */
   monitor: boolean
-  /** The key sent to the collector with every export. */
+  /** The key sent to the collector with every export, in `keyHeader`; none when empty. */
   key: string
   /** The application's name (OpenTelemetry `service.name`). */
   name: string
@@ -28,9 +28,15 @@ export interface AgentConfig {
   caFile: string
   compressMinBytes: number
   forceStart: boolean
+  /** More headers sent with every export (OTEL_EXPORTER_OTLP_HEADERS). */
+  headers: Record<string, string>
+  /** More resource attributes (OTEL_RESOURCE_ATTRIBUTES); the agent's own identity keys are never replaced. */
+  resourceAttributes: Record<string, string>
+  /** Aggregation temporality of the request metrics: delta (each interval alone) or cumulative (since start). */
+  temporality: 'delta' | 'cumulative'
 }
 
-type Kind = 'boolean' | 'string' | 'url' | 'int' | 'list' | 'level'
+type Kind = 'boolean' | 'string' | 'url' | 'int' | 'list' | 'level' | 'map' | 'temporality'
 
 interface KeySpec<K extends keyof AgentConfig> {
   kind: Kind
@@ -38,6 +44,8 @@ interface KeySpec<K extends keyof AgentConfig> {
   min?: number
   max?: number
   secret?: boolean
+  /** The OpenTelemetry variable read where the AGENT_* one is not set. */
+  otelEnv?: string
   /**
    * An invalid value leaves the key empty instead of at the layer below: for
    * the endpoint, where falling back would send the data and the key to an
@@ -49,10 +57,10 @@ interface KeySpec<K extends keyof AgentConfig> {
 const ms = (def: number, min: number, max: number): KeySpec<any> => ({ kind: 'int', default: def, min, max })
 
 export const CONFIG_SPEC: { [K in keyof AgentConfig]: KeySpec<K> } = {
-  monitor: { kind: 'boolean', default: true },
+  monitor: { kind: 'boolean', default: true, otelEnv: 'OTEL_SDK_DISABLED' },
   key: { kind: 'string', default: '', secret: true },
-  name: { kind: 'string', default: '' },
-  endpoint: { kind: 'url', default: 'http://127.0.0.1:4318', emptyWhenInvalid: true },
+  name: { kind: 'string', default: '', otelEnv: 'OTEL_SERVICE_NAME' },
+  endpoint: { kind: 'url', default: 'http://127.0.0.1:4318', emptyWhenInvalid: true, otelEnv: 'OTEL_EXPORTER_OTLP_ENDPOINT' },
   logLevel: { kind: 'level', default: 'info' },
   errorsEnabled: { kind: 'boolean', default: true },
   flushIntervalMs: ms(60_000, 1_000, 3_600_000),
@@ -70,6 +78,9 @@ export const CONFIG_SPEC: { [K in keyof AgentConfig]: KeySpec<K> } = {
   caFile: { kind: 'string', default: '' },
   compressMinBytes: ms(1024, 0, 1024 * 1024 * 1024),
   forceStart: { kind: 'boolean', default: false },
+  headers: { kind: 'map', default: {}, secret: true, otelEnv: 'OTEL_EXPORTER_OTLP_HEADERS' },
+  resourceAttributes: { kind: 'map', default: {}, otelEnv: 'OTEL_RESOURCE_ATTRIBUTES' },
+  temporality: { kind: 'temporality', default: 'delta', otelEnv: 'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE' },
 }
 
 export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as (keyof AgentConfig)[]
@@ -113,6 +124,8 @@ function expected(spec: KeySpec<any>): string {
     case 'int': return `a whole number from ${spec.min} to ${spec.max}`
     case 'list': return 'a list of strings (comma-separated in the environment)'
     case 'level': return `one of ${LOG_LEVELS.join(', ')}`
+    case 'map': return 'an object of strings (key=value pairs, comma-separated, in the environment)'
+    case 'temporality': return 'delta or cumulative'
   }
 }
 
@@ -151,7 +164,32 @@ function parse(spec: KeySpec<any>, raw: unknown): unknown {
       return invalid
     case 'level':
       return typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw) ? raw : invalid
+    case 'map':
+      if (fromString) return parsePairs(raw)
+      if (raw !== null && typeof raw === 'object' && !Array.isArray(raw) && Object.values(raw).every((v) => typeof v === 'string')) return { ...(raw as Record<string, string>) }
+      return invalid
+    case 'temporality': {
+      const value = typeof raw === 'string' ? raw.trim().toLowerCase() : raw
+      // OpenTelemetry's "lowmemory" keeps sums and histograms delta, as this agent does.
+      return value === 'delta' || value === 'lowmemory' ? 'delta' : value === 'cumulative' ? 'cumulative' : invalid
+    }
   }
+}
+
+/** `k1=v1,k2=v2` with percent-encoded values, as the OpenTelemetry variables write them. */
+function parsePairs(raw: string): Record<string, string> | typeof invalid {
+  const out: Record<string, string> = {}
+  for (const part of raw.split(',')) {
+    if (part.trim() === '') continue
+    const eq = part.indexOf('=')
+    if (eq <= 0) return invalid
+    try {
+      out[decodeURIComponent(part.slice(0, eq).trim())] = decodeURIComponent(part.slice(eq + 1).trim())
+    } catch {
+      return invalid
+    }
+  }
+  return out
 }
 
 function show(spec: KeySpec<any>, value: unknown): string {
@@ -204,7 +242,7 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
         continue
       }
       const value = parse(spec, raw)
-      const where = source === 'env' ? `the environment (${envName(key)})` : label
+      const where = source === 'env' ? (label === 'the environment' ? `the environment (${envName(key)})` : `the environment (${(spec as KeySpec<any>).otelEnv})`) : label
       if (value === invalid) {
         if (spec.emptyWhenInvalid) {
           config[key] = ''
@@ -237,6 +275,16 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
   const fileLayer = readConfigFile(file, Boolean(env.AGENT_CONFIG_FILE), problems)
   if (fileLayer) apply(fileLayer, 'file', `config file ${file}`)
 
+  // The OpenTelemetry variables first, so an AGENT_* one wins over them.
+  const otelLayer: Record<string, unknown> = {}
+  for (const key of CONFIG_KEYS) {
+    const name = (CONFIG_SPEC[key] as KeySpec<typeof key>).otelEnv
+    const raw = name === undefined ? undefined : env[name]
+    if (raw === undefined || raw === '') continue
+    // OTEL_SDK_DISABLED=true means monitor=false.
+    otelLayer[key] = key === 'monitor' ? String(!/^true$/i.test(raw.trim())) : raw
+  }
+  apply(otelLayer, 'env', 'the OpenTelemetry environment variables')
   const envLayer: Record<string, unknown> = {}
   for (const key of CONFIG_KEYS) {
     const raw = env[envName(key)]
@@ -250,6 +298,9 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
   }
 
   if (input.options) apply(input.options as Record<string, unknown>, 'code', 'options passed in code')
+  // As in OpenTelemetry SDKs: service.name among the resource attributes names the service when nothing else does.
+  const attrs = config.resourceAttributes as Record<string, string>
+  if (!config.name && attrs['service.name']) config.name = attrs['service.name']
 
   return { config: config as unknown as AgentConfig, sources, problems }
 }

@@ -38,7 +38,7 @@ export interface DropCounts {
   requests: number
 }
 
-export interface ExporterOptions extends Pick<AgentConfig, 'endpoint' | 'key' | 'keyHeader' | 'connectTimeoutMs' | 'exportTimeoutMs' | 'maxQueue' | 'maxQueueBytes' | 'compressMinBytes'> {
+export interface ExporterOptions extends Pick<AgentConfig, 'endpoint' | 'key' | 'keyHeader' | 'connectTimeoutMs' | 'exportTimeoutMs' | 'maxQueue' | 'maxQueueBytes' | 'compressMinBytes'>, Partial<Pick<AgentConfig, 'headers'>> {
   /** The CA to trust for an https endpoint (see `readCa`). */
   ca?: Buffer
   /** Payload ids start with it: the sender's instance id. */
@@ -113,7 +113,8 @@ export class Exporter {
     } catch {
       this.urls = undefined
     }
-    this.headers = { 'content-type': 'application/json', 'user-agent': 'agent-node' }
+    // The configured headers never replace the content type or the key.
+    this.headers = { ...lowerCased(options.headers ?? {}), 'content-type': 'application/json', 'user-agent': 'agent-node' }
     if (options.key) this.headers[options.keyHeader.toLowerCase()] = options.key
   }
 
@@ -385,6 +386,12 @@ export function readCa(file: string, logger: Logger): Buffer | undefined {
     logger.report('error', 'AGENT_CONFIG_VALUE', 'caFile', JSON.stringify(file), 'the configuration', 'a readable PEM file', `unused (${describeError(err)})`)
     return undefined
   }
+}
+
+function lowerCased(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value
+  return out
 }
 
 /** What to do about a failed send, by its real cause. */

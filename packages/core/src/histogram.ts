@@ -9,7 +9,7 @@
 export const HISTOGRAM_SCALE = 6
 const PER_OCTAVE = 2 ** HISTOGRAM_SCALE
 const BASE = 2 ** (1 / PER_OCTAVE)
-/** Values at or below this count as zero (ms: a picosecond). */
+/** Values at or below this count as zero (in seconds, a nanosecond). */
 const ZERO_THRESHOLD = 1e-9
 /** Index bounds keep a hostile value from growing the array without limit. */
 const MIN_INDEX = Math.floor(Math.log2(ZERO_THRESHOLD) * PER_OCTAVE)

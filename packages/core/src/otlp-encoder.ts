@@ -19,6 +19,7 @@ type AnyValue = { stringValue: string } | { intValue: string } | { doubleValue: 
 export interface KeyValue { key: string; value: AnyValue }
 
 const DELTA = 1
+const CUMULATIVE = 2
 const SPAN_KIND_SERVER = 2
 const SPAN_KIND_INTERNAL = 1
 const STATUS_ERROR = 2
@@ -37,6 +38,8 @@ export interface ResourceInfo {
   serviceName: string
   identity: ProcessIdentity
   framework?: FrameworkInfo
+  /** The app's own resource attributes (`resourceAttributes`, OTEL_RESOURCE_ATTRIBUTES). */
+  extra?: Record<string, string>
 }
 
 export function resourceAttributes(info: ResourceInfo): KeyValue[] {
@@ -59,16 +62,19 @@ export function resourceAttributes(info: ResourceInfo): KeyValue[] {
   if (id.workerId !== undefined) attrs.push(attr('agent.worker.id', id.workerId))
   if (id.pm2) attrs.push(attr('agent.pm2', true))
   if (info.framework) attrs.push(attr('agent.framework.name', info.framework.name), attr('agent.framework.version', info.framework.version))
+  // The app's own attributes (deployment.environment, service.version, ...) beside the agent's, never replacing them.
+  const own = new Set(attrs.map((a) => a.key))
+  for (const [key, value] of Object.entries(info.extra ?? {})) if (!own.has(key)) attrs.push(attr(key, value))
   return attrs
 }
 
 const scope = { name: '@agent/core', version: AGENT_VERSION }
 
-function sum(name: string, unit: string, start: string, end: string, points: { attributes: KeyValue[]; value: number }[]) {
+function sum(name: string, unit: string, start: string, end: string, points: { attributes: KeyValue[]; value: number }[], temporality = DELTA) {
   return {
     name, unit,
     sum: {
-      aggregationTemporality: DELTA,
+      aggregationTemporality: temporality,
       isMonotonic: true,
       dataPoints: points.map((p) => ({ attributes: p.attributes, startTimeUnixNano: start, timeUnixNano: end, ...(Number.isInteger(p.value) ? { asInt: String(p.value) } : { asDouble: p.value }) })),
     },
@@ -84,6 +90,8 @@ export interface MetricsInput {
   interval: IntervalSnapshot
   runtime?: RuntimeSnapshot
   drops?: DropCounts
+  /** Of the request metrics; `cumulative` intervals hold the totals since start. Delta by default. */
+  temporality?: 'delta' | 'cumulative'
   /** Cluster workers that died without handing over, with the time they lost. */
   lost?: LostWorker[]
   /**
@@ -103,20 +111,20 @@ export interface MetricsInput {
 export const HAND_OVER_FROM = 'agent.handover.from'
 export const HAND_OVER_THROUGH = 'agent.handover.through'
 
-function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | undefined, drops: DropCounts | undefined) {
+function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | undefined, drops: DropCounts | undefined, temporality = DELTA) {
   const start = nanos(interval.startMs)
   const end = nanos(interval.endMs)
   const metrics: unknown[] = []
   if (interval.endpoints.length > 0) {
     const endpointAttrs = interval.endpoints.map((e) => [attr('http.request.method', e.method), attr('http.route', e.route)])
-    metrics.push(sum('http.server.request.count', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.count }))))
-    metrics.push(sum('http.server.request.errors', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.errors }))))
-    metrics.push(sum('http.server.request.aborted', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.aborted }))))
+    metrics.push(sum('http.server.request.count', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.count })), temporality))
+    metrics.push(sum('http.server.request.errors', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.errors })), temporality))
+    metrics.push(sum('http.server.request.aborted', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.aborted })), temporality))
     metrics.push({
       name: 'http.server.request.duration',
-      unit: 'ms',
+      unit: 's',
       exponentialHistogram: {
-        aggregationTemporality: DELTA,
+        aggregationTemporality: temporality,
         dataPoints: interval.endpoints.map((e, i) => ({
           attributes: endpointAttrs[i],
           startTimeUnixNano: start,
@@ -163,7 +171,8 @@ function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | und
 }
 
 export function encodeMetrics(input: MetricsInput): string {
-  const own = scopeMetrics(input.interval, input.runtime, input.drops)
+  const temporality = input.temporality === 'cumulative' ? CUMULATIVE : DELTA
+  const own = scopeMetrics(input.interval, input.runtime, input.drops, temporality)
   if (input.lost && input.lost.length > 0) {
     const start = nanos(input.interval.startMs)
     const end = nanos(input.interval.endMs)
@@ -174,11 +183,11 @@ export function encodeMetrics(input: MetricsInput): string {
   const resourceMetrics = [{ resource: { attributes: input.resource }, scopeMetrics: [own] }]
   for (const p of input.processes ?? []) {
     const attributes = p.handOverThrough ? [...p.resource, attr(HAND_OVER_THROUGH, p.handOverThrough)] : p.resource
-    resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(p.interval, p.runtime, undefined)] })
+    resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(p.interval, p.runtime, undefined, temporality)] })
   }
   for (const o of input.orphans ?? []) {
     const attributes = [...input.resource, attr(HAND_OVER_FROM, o.from), attr(HAND_OVER_THROUGH, o.through)]
-    resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(o.interval, undefined, undefined)] })
+    resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(o.interval, undefined, undefined, temporality)] })
   }
   return JSON.stringify({ resourceMetrics })
 }

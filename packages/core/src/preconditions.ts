@@ -35,7 +35,6 @@ export function checkPreconditions(input: PreconditionInput): Verdict {
   if (!config.monitor) return { start: false, standby: false, reason: 'monitoring is off ("monitor" is false)' }
   const missing = [
     ...(config.name ? [] : ['no application name (set "name", AGENT_NAME)']),
-    ...(config.key ? [] : ['no key (set "key", AGENT_KEY)']),
     ...(config.endpoint ? [] : ['no valid endpoint (set "endpoint", AGENT_ENDPOINT, to the collector\'s http:// or https:// URL)']),
   ]
   if (missing.length > 0) return { start: false, standby: false, misconfigured: true, reason: missing.join('; ') }

@@ -94,7 +94,8 @@ export class RequestRecorder {
     const named = record.route ?? this.lateRoute(res)
     const route = named ?? this.unroutedName(record.url, status)
     // A thrown error the app turned into a 4xx is captured, but the request did not fail.
-    this.aggregator.record(record.method, route, durationMs, status >= 500, aborted, named !== undefined)
+    // In seconds, the unit OpenTelemetry's conventions give http.server.request.duration.
+    this.aggregator.record(record.method, route, durationMs / 1000, status >= 500, aborted, named !== undefined)
     const slow = durationMs >= this.slowRequestMs
     if ((record.error === undefined || !this.errors) && !slow) return
     const req = res.req as (typeof res.req & { params?: Record<string, unknown> }) | undefined

@@ -38,6 +38,9 @@ const samples: Record<string, { good: unknown; bad: unknown; envGood: string }> 
   caFile: { good: '/etc/ca.pem', bad: {}, envGood: '/tmp/ca.pem' },
   compressMinBytes: { good: 0, bad: 'big', envGood: '2048' },
   forceStart: { good: true, bad: 'force', envGood: '0' },
+  headers: { good: { 'x-tenant': 'a' }, bad: { n: 1 }, envGood: 'x-tenant=b,authorization=Bearer%20t' },
+  resourceAttributes: { good: { 'deployment.environment': 'prod' }, bad: 'env', envGood: 'deployment.environment=staging' },
+  temporality: { good: 'cumulative', bad: 'sometimes', envGood: 'delta' },
 }
 
 test('every config key has a sample here', () => {
@@ -141,4 +144,25 @@ test('credentials in an endpoint are never printed', () => {
   assert.equal(bad.length, 1)
   assert.doesNotMatch(bad[0]!, /s3cret-pass/)
   assert.match(bad[0]!, /\*\*\*/)
+})
+
+test('the OpenTelemetry variables are read beneath the AGENT_* ones', () => {
+  const env = {
+    OTEL_SERVICE_NAME: 'otel-shop', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel:4318', OTEL_EXPORTER_OTLP_HEADERS: 'x-api=abc%3D1,x-two=2',
+    OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment=prod,service.version=1.2', OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'Cumulative',
+  }
+  const { config } = loadConfig({ env, cwd: emptyDir() })
+  assert.equal(config.name, 'otel-shop')
+  assert.equal(config.endpoint, 'http://otel:4318')
+  assert.deepEqual(config.headers, { 'x-api': 'abc=1', 'x-two': '2' })
+  assert.deepEqual(config.resourceAttributes, { 'deployment.environment': 'prod', 'service.version': '1.2' })
+  assert.equal(config.temporality, 'cumulative')
+  const both = loadConfig({ env: { ...env, AGENT_NAME: 'agent-shop', AGENT_ENDPOINT: 'http://agent:4318' }, cwd: emptyDir() }).config
+  assert.equal(both.name, 'agent-shop', 'an AGENT_* value wins')
+  assert.equal(both.endpoint, 'http://agent:4318')
+  assert.equal(loadConfig({ env: { OTEL_SDK_DISABLED: 'true' }, cwd: emptyDir() }).config.monitor, false)
+  assert.equal(loadConfig({ env: { OTEL_SDK_DISABLED: 'false' }, cwd: emptyDir() }).config.monitor, true)
+  assert.equal(loadConfig({ env: { OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs' }, cwd: emptyDir() }).config.name, 'from-attrs')
+  const bad = problems(loadConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'nope' }, cwd: emptyDir() }))
+  assert.match(bad[0]!, /OTEL_EXPORTER_OTLP_ENDPOINT/)
 })
