@@ -1,7 +1,8 @@
-import { frameworkInfo, install, type AgentOptions } from '@agent/core/internal'
+import { install, type AgentOptions } from '@agent/core/internal'
 import type { DynamicModule } from '@nestjs/common'
 import { AgentGuard } from './agent-guard.js'
 import { hookNestExceptions } from './exceptions-hook.js'
+import { nestInfo } from './nest-info.js'
 
 /** Nest's token for global guards (APP_GUARD in @nestjs/core). */
 const APP_GUARD = 'APP_GUARD'
@@ -12,7 +13,7 @@ const APP_GUARD = 'APP_GUARD'
  */
 export class AgentModule {
   static forRoot(options: AgentOptions = {}): DynamicModule {
-    install({ ...options, framework: frameworkInfo('@nestjs/core') })
+    install({ ...options, framework: nestInfo() })
     hookNestExceptions()
     return {
       module: AgentModule,

@@ -1,6 +1,40 @@
-// `node --import @agent/nest/register dist/main.js` (or --require): the agent
-// with route templates and errors from the platform (express or fastify) that
-// Nest runs on. Controller.method names need AgentModule.forRoot() as well.
-import './install-nest.js'
-import '@agent/express/register'
-import '@agent/fastify/register'
+// `node --import @agent/nest/register dist/main.js` (or --require): the agent,
+// reporting Nest as the framework, with route templates from the platform Nest
+// runs on. Controller.method names need AgentModule.forRoot() as well.
+import { createRequire } from 'node:module'
+import { install } from '@agent/core/internal'
+import { hookNestExceptions } from './exceptions-hook.js'
+import { nestInfo, notePlatform } from './nest-info.js'
+import { nestRoute, type HttpRequest } from './request-naming.js'
+
+import { kRegistered } from './symbols.js'
+
+const g = globalThis as Record<symbol, unknown>
+let attempts = 0
+
+/**
+ * At the end of a request nothing named: on platform-express Express has left
+ * the route Nest registered on the request. Nest is loaded by then: its
+ * exception hook goes in (a few attempts at most).
+ */
+function nameAtEnd(req: object): string | undefined {
+  if (attempts < 3) {
+    attempts++
+    hookNestExceptions()
+  }
+  const route = nestRoute(req as HttpRequest)
+  if (route !== undefined) notePlatform('express')
+  return route
+}
+
+if (!g[kRegistered]) {
+  g[kRegistered] = true
+  // First, so the process reports Nest as its framework, not the platform under it.
+  install({ framework: nestInfo(), frameworkLoaded: false, routeResolver: nameAtEnd })
+  // platform-fastify: @agent/fastify names the requests, where the app has installed it (an optional peer).
+  try {
+    createRequire(import.meta.url)('@agent/fastify/register')
+  } catch {
+    // not installed: requests on platform-fastify are named by AgentModule's guard, or by URL
+  }
+}

@@ -1,18 +1,30 @@
 import { joinRoute, nameHandler, nameRequest } from '@agent/core/internal'
-import { instrumentApp } from '@agent/express'
 import type { ExecutionContext } from '@nestjs/common'
+import { notePlatform } from './nest-info.js'
 
+/** Nest's request on either platform: Express's own request, or Fastify's with `raw`. */
 export interface HttpRequest {
   raw?: object
-  app?: unknown
   route?: { path?: unknown }
   baseUrl?: string
   routeOptions?: { url?: string }
+  routerPath?: string
 }
 
 /** The IncomingMessage under Nest's request, on either platform. */
 export function rawRequest(req: HttpRequest): object {
   return req.raw ?? req
+}
+
+/**
+ * The route template Nest registered (global prefix and URI version
+ * included): on platform-express the Express route's path, under the path the
+ * Nest app is mounted at, if any; on platform-fastify Fastify's route URL.
+ */
+export function nestRoute(req: HttpRequest): string | undefined {
+  if (req.raw !== undefined) return req.routeOptions?.url ?? req.routerPath
+  const path = req.route?.path
+  return typeof path === 'string' ? joinRoute(req.baseUrl ?? '', path) : undefined
 }
 
 /** `Controller.method`, made once per handler rather than per request. */
@@ -28,12 +40,11 @@ function handlerName(context: ExecutionContext): string {
   return name
 }
 
+let platformNoted = false
+
 /**
- * Names the request `Controller.method` and gives it its route template.
- * On platform-express the request is Express's own, whose every read misses
- * V8's caches (Express gives each request a map of its own): the record is
- * found by identity, and the Express app is instrumented on its first request
- * so that the template comes from Express's routing from then on.
+ * Names the request `Controller.method` and gives it its route template, the
+ * same for the first request as for the rest.
  */
 export function nameNestRequest(context: ExecutionContext): void {
   if (context.getType() !== 'http') return
@@ -42,13 +53,15 @@ export function nameNestRequest(context: ExecutionContext): void {
   // On platform-express the request is the measured IncomingMessage itself; on platform-fastify it is `raw`.
   let measured: object = req
   let found = nameHandler(req, name)
-  const onExpress = found !== 'unmeasured'
-  if (!onExpress && req.raw !== undefined) {
+  if (found === 'unmeasured' && req.raw !== undefined) {
     measured = req.raw
     found = nameHandler(measured, name)
   }
+  if (!platformNoted) {
+    platformNoted = true
+    notePlatform(req.raw !== undefined ? 'fastify' : 'express')
+  }
   if (found !== 'unnamed') return
-  if (onExpress) instrumentApp(req.app as Parameters<typeof instrumentApp>[0])
-  const template = req.routeOptions?.url ?? (typeof req.route?.path === 'string' ? joinRoute(req.baseUrl ?? '', req.route.path) : undefined)
+  const template = nestRoute(req)
   if (template !== undefined) nameRequest(measured, template)
 }

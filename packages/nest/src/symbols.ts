@@ -3,3 +3,5 @@
 
 /** ExceptionsHandler.prototype of one Nest copy: `next` notes errors (exceptions-hook.ts). */
 export const kHooked = Symbol.for('@agent/nest.exceptions-handler')
+/** globalThis: the register preload ran (register.ts). */
+export const kRegistered = Symbol.for('@agent/nest.register')

@@ -1,5 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { assertOutcome, exercise } from '@agent/test-helpers/framework-suite.ts'
@@ -47,5 +48,50 @@ test('nest mounted at a path: its first request gets the same endpoint as the la
   } finally {
     run.kill()
     await sink.close()
+  }
+})
+
+/** Requests per endpoint, and the framework the process reported, from what the sink received. */
+async function serve(file: string, env: Record<string, string>, execArgv: string[], paths: string[]) {
+  const sink = await OtlpSink.start()
+  const run = runFixture(join(here, 'fixtures', file), { AGENT_NAME: 'nest-versioned', AGENT_KEY: 'k', AGENT_ENDPOINT: sink.url, AGENT_LOG_LEVEL: 'warn', ...env }, { execArgv, cwd })
+  try {
+    const port = (await run.waitFor(/^listening/)).split(' ')[1]
+    for (const path of paths) assert.equal((await get(`http://127.0.0.1:${port}${path}`)).status, 200, path)
+    run.child.send('finish')
+    assert.notEqual(await exitWithin(run, 15_000), 'hung')
+    const routes: Record<string, number> = {}
+    for (const body of sink.payloads('/v1/metrics')) for (const rm of body.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
+      if (m.name !== 'http.server.request.count') continue
+      for (const p of m.sum.dataPoints) {
+        const a = attrs(p.attributes)
+        const key = `${a['http.request.method']} ${a['http.route']}`
+        routes[key] = (routes[key] ?? 0) + Number(p.asInt)
+      }
+    }
+    const start = sink.logRecords().find((r) => r.attributes['event.name'] === 'agent.process.start')
+    return { routes, framework: start?.resource['agent.framework.name'], version: start?.resource['agent.framework.version'] }
+  } finally {
+    run.kill()
+    await sink.close()
+  }
+}
+
+for (const platform of ['express', 'fastify']) {
+  for (const [mode, execArgv] of [['module', []], ['register', ['--require', '@agent/nest/register']]] as const) {
+    test(`nest on platform-${platform}, ${mode}: global prefix and URI versioning, the first request named like the later ones, framework @nestjs/core`, async () => {
+      const o = await serve('versioned.cjs', { PLATFORM: platform, MODE: mode }, [...execArgv], ['/api/v1/cats/7', '/api/v1/cats/8', '/api/v1/cats/abc', '/api/v1/cats'])
+      assert.deepEqual(o.routes, { 'GET /api/v1/cats/:id': 3, 'GET /api/v1/cats': 1 })
+      assert.equal(o.framework, '@nestjs/core')
+      assert.equal(o.version, JSON.parse(readFileSync(join(cwd, 'node_modules/@nestjs/core/package.json'), 'utf8')).version)
+    })
+  }
+}
+
+test('@agent/nest brings in no framework of its own: Express and Fastify are not among its dependencies', () => {
+  const pkg = JSON.parse(readFileSync(join(cwd, 'package.json'), 'utf8')) as { dependencies?: Record<string, string>; peerDependencies?: Record<string, string>; peerDependenciesMeta?: Record<string, { optional?: boolean }> }
+  assert.deepEqual(Object.keys(pkg.dependencies ?? {}), ['@agent/core'])
+  for (const name of Object.keys(pkg.peerDependencies ?? {})) {
+    if (!name.startsWith('@nestjs/')) assert.equal(pkg.peerDependenciesMeta?.[name]?.optional, true, `${name} is an optional peer`)
   }
 })
