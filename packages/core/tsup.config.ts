@@ -4,7 +4,7 @@ import { tsupBase } from '../../tsup.base.ts'
 
 export default defineConfig({
   ...tsupBase,
-  entry: ['src/index.ts', 'src/internal.ts', 'src/preload.ts'],
+  entry: ['src/index.ts', 'src/internal.ts', 'src/preload.ts', 'src/cli.ts'],
   // One copy of the agent's modules behind every entry, in CommonJS too: the
   // preload and the internal entry share the chunks a CommonJS app loads.
   splitting: true,

@@ -192,8 +192,13 @@ function parsePairs(raw: string): Record<string, string> | typeof invalid {
   return out
 }
 
+/** A key's value as it may be printed: secrets redacted, credentials out of URLs. */
+export function describeValue(key: keyof AgentConfig, value: unknown): string {
+  return show(CONFIG_SPEC[key] as KeySpec<any>, value)
+}
+
 function show(spec: KeySpec<any>, value: unknown): string {
-  if (spec.secret) return '<redacted>'
+  if (spec.secret) return value === '' || (typeof value === 'object' && value !== null && Object.keys(value).length === 0) ? '(none)' : '<redacted>'
   if (spec.kind === 'url' && typeof value === 'string') return JSON.stringify(withoutCredentials(value))
   try {
     return JSON.stringify(value) ?? String(value)

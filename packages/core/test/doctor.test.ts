@@ -1,0 +1,64 @@
+// `npx @agent/core doctor` against real collectors that misbehave: one line
+// each, naming the cause and the fix, and an exit code that says it.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
+import { freePort } from '@agent/test-helpers/ports.ts'
+
+const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
+
+function runDoctor(env: Record<string, string>): Promise<{ code: number; out: string }> {
+  const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH }
+  return new Promise((resolve) => {
+    // The app's folder is a fresh one: tsx is named by its own URL.
+    execFile(process.execPath, ['--import', import.meta.resolve('tsx'), cli, 'doctor'], { env: { ...clean, ...env }, cwd: mkdtempSync(join(tmpdir(), 'agent-doctor-')), timeout: 30_000 }, (err, stdout) => {
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout })
+    })
+  })
+}
+
+test('doctor: a working collector that takes the key', async () => {
+  const sink = await OtlpSink.start()
+  try {
+    const { code, out } = await runDoctor({ AGENT_NAME: 'shop', AGENT_KEY: 'k', AGENT_ENDPOINT: sink.url })
+    assert.equal(code, 0, out)
+    assert.match(out, /name = "shop" \(env\)/)
+    assert.match(out, /key = <redacted> \(env\)/)
+    assert.doesNotMatch(out, /"k"/, 'the key is never printed')
+    assert.match(out, /accepts reports with this key/)
+    assert.equal(sink.received.length, 1, 'one real, empty export')
+  } finally {
+    await sink.close()
+  }
+})
+
+test('doctor: each misconfiguration in one line, with its fix, and a non-zero exit', async () => {
+  const refusing = `http://127.0.0.1:${await freePort()}`
+  const silent = await OtlpSink.start({ mode: 'blackhole' })
+  const rejecting = await OtlpSink.start({ mode: 'status' })
+  rejecting.status = 401
+  try {
+    const cases: [Record<string, string>, RegExp][] = [
+      [{ AGENT_ENDPOINT: refusing }, /problem: .*no application name/],
+      [{ AGENT_NAME: 'shop', AGENT_ENDPOINT: refusing }, /problem: nothing listens at .*: start the collector or fix "endpoint"/],
+      [{ AGENT_NAME: 'shop', AGENT_ENDPOINT: silent.url, AGENT_EXPORT_TIMEOUT_MS: '500' }, /problem: .*did not answer within exportTimeoutMs \(500 ms\)/],
+      [{ AGENT_NAME: 'shop', AGENT_ENDPOINT: rejecting.url }, /problem: the collector refuses the key \(HTTP 401\): set "key" \(AGENT_KEY\).*none is set now/],
+      [{ AGENT_NAME: 'shop', AGENT_ENDPOINT: 'htp://typo' }, /problem: .*config key "endpoint".*expected an http:\/\/ or https:\/\/ URL/],
+      [{ AGENT_NAME: 'shop', AGENT_ENDPIONT: refusing }, /problem: .*Did you mean AGENT_ENDPOINT\?/],
+      [{ AGENT_NAME: 'shop', AGENT_ENDPOINT: rejecting.url.replace('http:', 'https:') }, /problem: .*does not speak TLS: use http:\/\//],
+    ]
+    for (const [env, expected] of cases) {
+      const { code, out } = await runDoctor(env)
+      assert.equal(code, 1, `${JSON.stringify(env)}:\n${out}`)
+      assert.match(out, expected, `${JSON.stringify(env)}:\n${out}`)
+    }
+  } finally {
+    await silent.close()
+    await rejecting.close()
+  }
+})
