@@ -1,30 +1,60 @@
 #!/usr/bin/env node
-// Typechecks and runs every package's tests through turbo, one task at a time (2-core CI),
-// and ends with one summary line counting node:test results across packages.
-import { spawn } from 'node:child_process'
+// Typechecks and runs every package's tests through turbo, one task at a time
+// (2-core CI), on the machine's Node; then runs the tests again on each other
+// supported Node version (TEST_NODE_VERSIONS, default 22,24,26, from the
+// npm registry). Ends with one summary line per Node version, counting
+// node:test results across packages.
+import { spawn, spawnSync } from 'node:child_process'
+import { join } from 'node:path'
+import { ensureNode, restoreNativeAddons, withNativeAddonsFor } from './node-versions.mjs'
 
-const child = spawn('npx', ['turbo', 'run', 'typecheck', 'test', '--concurrency=1', '--log-order=stream', ...process.argv.slice(2)], {
-  stdio: ['ignore', 'pipe', 'inherit'],
-  env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1' },
-})
-let passed = 0
-let failed = 0
-let skipped = 0
-let buffer = ''
-child.stdout.setEncoding('utf8').on('data', (chunk) => {
-  process.stdout.write(chunk)
-  buffer += chunk
-  const lines = buffer.split('\n')
-  buffer = lines.pop() ?? ''
-  for (const line of lines) {
-    const m = /# (pass|fail|skipped) (\d+)\s*$/.exec(line)
-    if (!m) continue
-    if (m[1] === 'pass') passed += Number(m[2])
-    else if (m[1] === 'fail') failed += Number(m[2])
-    else skipped += Number(m[2])
+const extraArgs = process.argv.slice(2)
+const versions = (process.env.TEST_NODE_VERSIONS ?? '22,24,26').split(',').map((v) => v.trim()).filter(Boolean)
+
+/** Runs turbo with `tasks`, `env` on top; streams its output and counts the node:test results. */
+function turbo(tasks, env) {
+  return new Promise((resolve) => {
+    const child = spawn('npx', ['turbo', 'run', ...tasks, '--concurrency=1', '--log-order=stream', ...extraArgs], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', ...env },
+    })
+    const counts = { passed: 0, failed: 0, skipped: 0 }
+    let buffer = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk) => {
+      process.stdout.write(chunk)
+      buffer += chunk
+      const lines = buffer.split('\n')
+      buffer = lines.pop() ?? ''
+      for (const line of lines) {
+        // TAP (Node 20) writes "# pass 3", the spec reporter (Node 22 and later) "ℹ pass 3".
+        const m = /^(?:#|ℹ) (pass|fail|skipped) (\d+)\s*$/.exec(line)
+        if (m) counts[m[1] === 'pass' ? 'passed' : m[1] === 'fail' ? 'failed' : 'skipped'] += Number(m[2])
+      }
+    })
+    child.on('exit', (code) => resolve({ ok: code === 0, counts }))
+  })
+}
+
+restoreNativeAddons()
+const summary = []
+let ok = true
+const first = await turbo(['typecheck', 'test'], {})
+summary.push(`Node ${process.versions.node}: ${first.counts.passed} passed, ${first.counts.failed} failed, ${first.counts.skipped} skipped`)
+ok &&= first.ok
+for (const major of versions) {
+  let result
+  try {
+    const dir = ensureNode(major)
+    const path = `${join(dir, 'bin')}:${process.env.PATH}`
+    const version = spawnSync(join(dir, 'bin', 'node'), ['--version'], { encoding: 'utf8' }).stdout.trim()
+    process.stdout.write(`\n=== tests on Node ${version} ===\n`)
+    result = await withNativeAddonsFor(dir, major, () => turbo(['test'], { PATH: path }))
+    summary.push(`Node ${version.replace(/^v/, '')}: ${result.counts.passed} passed, ${result.counts.failed} failed, ${result.counts.skipped} skipped`)
+  } catch (err) {
+    summary.push(`Node ${major}: could not run (${err.message})`)
+    result = { ok: false }
   }
-})
-child.on('exit', (code, signal) => {
-  process.stdout.write(`\ntests: ${passed} passed, ${failed} failed, ${skipped} skipped\n`)
-  process.exit(code ?? (signal ? 1 : 0))
-})
+  ok &&= result.ok
+}
+process.stdout.write(`\ntests:\n${summary.map((s) => `  ${s}`).join('\n')}\n`)
+process.exit(ok ? 0 : 1)

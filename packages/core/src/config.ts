@@ -296,10 +296,14 @@ export function loadConfig(input: LoadConfigInput = {}): LoadedConfig {
     if (raw !== undefined) envLayer[key] = raw
   }
   apply(envLayer, 'env', 'the environment')
-  for (const name of Object.keys(env)) {
-    if (!name.startsWith('AGENT_') || KNOWN_ENV.has(name)) continue
-    const closest = closestName(name, [...KNOWN_ENV])
-    problems.push((l) => l.reportOnce(`config-unknown-env:${name}`, 'warn', 'AGENT_CONFIG_UNKNOWN_KEY', name, 'the environment', closest))
+  // One line for all of them: some CI systems set AGENT_* variables of their own.
+  const unknown = Object.keys(env).filter((name) => name.startsWith('AGENT_') && !KNOWN_ENV.has(name)).sort()
+  if (unknown.length > 0) {
+    const named = unknown.map((name) => {
+      const closest = closestName(name, [...KNOWN_ENV])
+      return closest ? `${name} (did you mean ${closest}?)` : name
+    })
+    problems.push((l) => l.reportOnce(`config-unknown-env:${unknown.join(',')}`, 'warn', 'AGENT_CONFIG_UNKNOWN_ENV', named.join(', ')))
   }
 
   if (input.options) apply(input.options as Record<string, unknown>, 'code', 'options passed in code')

@@ -6,6 +6,8 @@ export const messages = {
     `config key "${key}" from ${source} has value ${value}; expected ${expected}. "${key}" stays ${using}; fix the value there.`,
   AGENT_CONFIG_UNKNOWN_KEY: (key: string, source: string, closest?: string) =>
     `unknown config key "${key}" in ${source}; it is ignored.${closest ? ` Did you mean ${closest}?` : ''} See the configuration table in the @agent README for the valid keys.`,
+  AGENT_CONFIG_UNKNOWN_ENV: (names: string) =>
+    `unknown variables in the environment: ${names}; they are ignored. See the configuration table in the @agent README for the valid ones.`,
   AGENT_ENDPOINT_PATH: (given: string, source: string, using: string) =>
     `"endpoint" from ${source} is ${given}, a signal's own URL; the agent appends /v1/metrics, /v1/traces and /v1/logs to the base itself, so it uses ${using}. Give the base URL there.`,
   AGENT_OPTIONS_TOO_LATE: (keys: string[]) =>

@@ -49,7 +49,7 @@ test('doctor: each misconfiguration in one line, with its fix, and a non-zero ex
       [{ AGENT_NAME: 'shop', AGENT_ENDPOINT: silent.url, AGENT_EXPORT_TIMEOUT_MS: '500' }, /problem: .*did not answer within exportTimeoutMs \(500 ms\)/],
       [{ AGENT_NAME: 'shop', AGENT_ENDPOINT: rejecting.url }, /problem: the collector refuses the key \(HTTP 401\): set "key" \(AGENT_KEY\).*none is set now/],
       [{ AGENT_NAME: 'shop', AGENT_ENDPOINT: 'htp://typo' }, /problem: .*config key "endpoint".*expected an http:\/\/ or https:\/\/ URL/],
-      [{ AGENT_NAME: 'shop', AGENT_ENDPIONT: refusing }, /problem: .*Did you mean AGENT_ENDPOINT\?/],
+      [{ AGENT_NAME: 'shop', AGENT_ENDPIONT: refusing }, /problem: .*AGENT_ENDPIONT \(did you mean AGENT_ENDPOINT\?\)/],
       [{ AGENT_NAME: 'shop', AGENT_ENDPOINT: rejecting.url.replace('http:', 'https:') }, /problem: .*does not speak TLS: use http:\/\//],
     ]
     for (const [env, expected] of cases) {
