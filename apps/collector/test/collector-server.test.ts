@@ -13,7 +13,7 @@ async function collector(dbPath: string, key?: string) {
 
 function metricsBody(requests: number): string {
   const agg = new Aggregator(10)
-  for (let i = 0; i < requests; i++) agg.record('GET', '/users/:id', 1 + i, i % 5 === 0, false)
+  for (let i = 0; i < requests; i++) agg.record('GET', '/users/:id', (1 + i) / 1000, i % 5 === 0, false) // seconds
   return encodeMetrics({ resource: resourceAttributes({ serviceName: 'shop', identity: newIdentity() }), interval: agg.drain() })
 }
 

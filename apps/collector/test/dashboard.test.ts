@@ -28,7 +28,7 @@ function get(port: number, path: string): Promise<number> {
 /** One report of `service` for an interval ending `agoMs` before now. */
 function report(service: string, route: string, requests: number, agoMs: number): string {
   const agg = new Aggregator(10)
-  for (let i = 0; i < requests; i++) agg.record('GET', route, 5, false, false)
+  for (let i = 0; i < requests; i++) agg.record('GET', route, 0.005, false, false)
   const interval = agg.drain()
   const end = Date.now() - agoMs
   return encodeMetrics({ resource: resourceAttributes({ serviceName: service, identity: newIdentity() }), interval: { ...interval, startMs: end - 1000, endMs: end } })

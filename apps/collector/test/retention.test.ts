@@ -16,7 +16,7 @@ const identity = newIdentity()
 
 function report(store: Store, endMs: number, requests: number): void {
   const agg = new Aggregator(10)
-  for (let i = 0; i < requests; i++) agg.record('GET', '/r', 10 + i, false, false)
+  for (let i = 0; i < requests; i++) agg.record('GET', '/r', (10 + i) / 1000, false, false)
   const interval = { ...agg.drain(), startMs: endMs - 1000, endMs }
   const body = JSON.parse(encodeMetrics({ resource: resourceAttributes({ serviceName: 'ret', identity }), interval, runtime: undefined }))
   ingestMetrics(store.db, body)
