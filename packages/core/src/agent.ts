@@ -13,7 +13,7 @@ import { GuardedFactory, describeError, type ResourceCreators } from './guards.j
 import { HttpInstrumentation, type RequestStartObserver } from './http-instrumentation.js'
 import { Logger } from './logger.js'
 import { Once } from './once.js'
-import { encodeLogs, encodeMetrics, encodeTraces, errorLogs, processStartLog, resourceAttributes, type KeyValue, type LogInput } from './otlp-encoder.js'
+import { MetricsEncoding, encodeLogs, encodeMetrics, encodeTraces, errorLogs, processStartLog, resourceAttributes, type KeyValue, type LogInput } from './otlp-encoder.js'
 import { checkPreconditions, type Verdict } from './preconditions.js'
 import { ENV_PARENT_INSTANCE, ENV_ROLE, newIdentity, type ProcessIdentity } from './process-identity.js'
 import { RequestRecorder } from './request-recorder.js'
@@ -39,6 +39,11 @@ const ERROR_FLUSH_MS = 5_000
  * to export them: one POST to a collector that answers, gzip included.
  */
 const EXPORT_RESERVE_MS = 200
+/**
+ * The most event-loop time one slice of a report's encoding takes: an app
+ * with hundreds of endpoints gets no latency spike at each report.
+ */
+const ENCODE_SLICE_MS = 1
 /** How often a linked cluster worker hands its data to the primary. */
 const HAND_OVER_MS = 1000
 
@@ -62,6 +67,8 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   private timers: NodeJS.Timeout[] = []
   private firstRequestAttempts = 0
   private startScheduled = false
+  /** Metrics payloads being encoded a slice per turn of the event loop. */
+  private readonly encodings = new Set<PendingMetrics>()
   /** Totals since start, when the request metrics go out cumulative. */
   private cumulative: CumulativeTotals | undefined
   /** One bounded delivery per exit; reset when the app records more, and by `start()`. */
@@ -260,6 +267,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   private async deliverUntil(deadline: number): Promise<boolean> {
     try {
       if (this.hub) await this.hub.collectFinal(deadline - Math.min(EXPORT_RESERVE_MS, (deadline - Date.now()) / 3))
+      this.finishEncodings()
       this.handOnInterval(true)
       this.handOnErrors()
       if (this.handOver) await this.handOver
@@ -279,7 +287,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
    * `beforeExit` into a loop.
    */
   deliverBeforeExit(): Promise<void> {
-    const somethingNew = this.recorder.hasUnsent || (this.hub?.size ?? 0) > 0
+    const somethingNew = this.recorder.hasUnsent || this.encodings.size > 0 || (this.hub?.size ?? 0) > 0
     if (this.exitDelivery.settled && somethingNew) this.exitDelivery.reset()
     if (!this.exitDelivery.called && !somethingNew && this.exporter.idle) return Promise.resolve()
     return this.exitDelivery.call(async () => {
@@ -298,9 +306,10 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       if (this.exitDelivery.settled) return
       // What the primary never acknowledged, if it died: this worker delivers it itself.
       const orphans = this.link?.takeUnacknowledged(true) ?? []
-      if (!this.recorder.hasUnsent && this.exporter.pendingCount === 0 && orphans.length === 0) return
+      if (!this.recorder.hasUnsent && this.exporter.pendingCount === 0 && orphans.length === 0 && this.encodings.size === 0) return
       this.link = undefined // IPC cannot be waited for here: export directly
       this.exporter.pause()
+      this.finishEncodings()
       this.exportInterval(true, orphans)
       this.handOnSlowTraces()
       this.handOnErrors()
@@ -352,16 +361,49 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     }
     const hub = this.hub
     const marks = workers?.marks
-    this.exporter.enqueue({
-      signal: 'metrics',
-      body: Buffer.from(encodeMetrics({
-        resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}), temporality: this.config.temporality,
-        ...(workers ? { processes: workers.processes, lost: workers.lost } : {}), ...(orphans.length > 0 ? { orphans } : {}),
-      })),
+    const encoding = new MetricsEncoding({
+      resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}), temporality: this.config.temporality,
+      ...(workers ? { processes: workers.processes, lost: workers.lost } : {}), ...(orphans.length > 0 ? { orphans } : {}),
+    })
+    const pending: PendingMetrics = {
+      encoding,
       requests,
       // Delivered or dropped and counted: either way the workers may forget what it holds.
       ...(hub && marks && marks.length > 0 ? { settled: () => hub.acknowledge(marks) } : {}),
-    })
+    }
+    // The periodic report is encoded a slice per turn of the event loop; a last one at once.
+    if (final) this.enqueueMetrics(pending, Infinity)
+    else this.encodeInSlices(pending)
+  }
+
+  private enqueueMetrics({ encoding, requests, settled }: PendingMetrics, budgetMs: number): boolean {
+    if (!encoding.step(budgetMs)) return false
+    this.exporter.enqueue({ signal: 'metrics', body: encoding.result(), requests, ...(settled ? { settled } : {}) })
+    return true
+  }
+
+  private encodeInSlices(pending: PendingMetrics): void {
+    this.encodings.add(pending)
+    const slice = () => {
+      // Finished at once meanwhile (a delivery before exit).
+      if (!this.encodings.has(pending)) return
+      try {
+        if (!this.enqueueMetrics(pending, ENCODE_SLICE_MS)) {
+          setImmediate(slice)
+          return
+        }
+      } catch (err) {
+        this.logger.reportOnce('encode-failed', 'warn', 'AGENT_TASK_FAILED', 'encoding a report', describeError(err))
+      }
+      this.encodings.delete(pending)
+    }
+    slice()
+  }
+
+  /** Reports still being encoded in slices, finished now: before a delivery that must include them. */
+  private finishEncodings(): void {
+    for (const pending of this.encodings) this.enqueueMetrics(pending, Infinity)
+    this.encodings.clear()
   }
 
   /** A cluster worker's data, taken for the primary; runtime metrics only at the report interval. */
@@ -432,4 +474,11 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
 function instanceIdOf(resource: KeyValue[]): string {
   const value = resource.find((a) => a.key === 'service.instance.id')?.value
   return value && 'stringValue' in value ? value.stringValue : ''
+}
+
+/** A metrics payload on its way to the exporter. */
+interface PendingMetrics {
+  encoding: MetricsEncoding
+  requests: number
+  settled?: () => void
 }

@@ -1,4 +1,4 @@
-import type { IntervalSnapshot } from './aggregator.js'
+import type { EndpointSnapshot, IntervalSnapshot } from './aggregator.js'
 import type { ErrorGroup } from './error-service.js'
 import type { DropCounts } from './exporter.js'
 import { HISTOGRAM_SCALE } from './histogram.js'
@@ -70,11 +70,12 @@ export function resourceAttributes(info: ResourceInfo): KeyValue[] {
 
 const scope = { name: '@agent/core', version: AGENT_VERSION }
 
-function sum(name: string, unit: string, start: string, end: string, points: { attributes: KeyValue[]; value: number }[], temporality = DELTA) {
+/** One of the agent's own counters: always delta. */
+function sum(name: string, unit: string, start: string, end: string, points: { attributes: KeyValue[]; value: number }[]) {
   return {
     name, unit,
     sum: {
-      aggregationTemporality: temporality,
+      aggregationTemporality: DELTA,
       isMonotonic: true,
       dataPoints: points.map((p) => ({ attributes: p.attributes, startTimeUnixNano: start, timeUnixNano: end, ...(Number.isInteger(p.value) ? { asInt: String(p.value) } : { asDouble: p.value }) })),
     },
@@ -111,35 +112,40 @@ export interface MetricsInput {
 export const HAND_OVER_FROM = 'agent.handover.from'
 export const HAND_OVER_THROUGH = 'agent.handover.through'
 
-function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | undefined, drops: DropCounts | undefined, temporality = DELTA) {
+/** The four request metrics of one endpoint, as their data points: count, errors, aborted, duration. */
+function endpointPoints(e: EndpointSnapshot, start: string, end: string): [unknown, unknown, unknown, unknown] {
+  const attributes = [attr('http.request.method', e.method), attr('http.route', e.route)]
+  const sumPoint = (value: number) => ({ attributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(value) })
+  return [sumPoint(e.count), sumPoint(e.errors), sumPoint(e.aborted), {
+    attributes,
+    startTimeUnixNano: start,
+    timeUnixNano: end,
+    count: String(e.histogram.count),
+    sum: e.histogram.sum,
+    scale: HISTOGRAM_SCALE,
+    zeroCount: String(e.histogram.zeroCount),
+    // Numbers, not decimal strings: the JSON mapping accepts both, and a string per bucket was most of the encoding time.
+    positive: { offset: e.histogram.offset, bucketCounts: e.histogram.counts },
+    ...(e.histogram.count > 0 ? { min: e.histogram.min, max: e.histogram.max } : {}),
+  }]
+}
+
+/** The request metrics of an interval with the given data points (per metric, see `endpointPoints`). */
+function requestMetrics(points: unknown[][], temporality: number) {
+  const sumOf = (name: string, dataPoints: unknown[]) => ({ name, unit: '{request}', sum: { aggregationTemporality: temporality, isMonotonic: true, dataPoints } })
+  return [
+    sumOf('http.server.request.count', points[0]!),
+    sumOf('http.server.request.errors', points[1]!),
+    sumOf('http.server.request.aborted', points[2]!),
+    { name: 'http.server.request.duration', unit: 's', exponentialHistogram: { aggregationTemporality: temporality, dataPoints: points[3]! } },
+  ]
+}
+
+function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | undefined, drops: DropCounts | undefined, temporality: number, points: (interval: IntervalSnapshot) => unknown[][]) {
   const start = nanos(interval.startMs)
   const end = nanos(interval.endMs)
   const metrics: unknown[] = []
-  if (interval.endpoints.length > 0) {
-    const endpointAttrs = interval.endpoints.map((e) => [attr('http.request.method', e.method), attr('http.route', e.route)])
-    metrics.push(sum('http.server.request.count', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.count })), temporality))
-    metrics.push(sum('http.server.request.errors', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.errors })), temporality))
-    metrics.push(sum('http.server.request.aborted', '{request}', start, end, interval.endpoints.map((e, i) => ({ attributes: endpointAttrs[i]!, value: e.aborted })), temporality))
-    metrics.push({
-      name: 'http.server.request.duration',
-      unit: 's',
-      exponentialHistogram: {
-        aggregationTemporality: temporality,
-        dataPoints: interval.endpoints.map((e, i) => ({
-          attributes: endpointAttrs[i],
-          startTimeUnixNano: start,
-          timeUnixNano: end,
-          count: String(e.histogram.count),
-          sum: e.histogram.sum,
-          scale: HISTOGRAM_SCALE,
-          zeroCount: String(e.histogram.zeroCount),
-          positive: { offset: e.histogram.offset, bucketCounts: e.histogram.counts.map(String) },
-          negative: { offset: 0, bucketCounts: [] },
-          ...(e.histogram.count > 0 ? { min: e.histogram.min, max: e.histogram.max } : {}),
-        })),
-      },
-    })
-  }
+  if (interval.endpoints.length > 0) metrics.push(...requestMetrics(points(interval), temporality))
   if (runtime) {
     const d = runtime.eventLoopDelayMs
     metrics.push(
@@ -170,9 +176,80 @@ function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | und
   return { scope, metrics }
 }
 
+/** Encodes at once; see `MetricsEncoding` for the same in slices. */
 export function encodeMetrics(input: MetricsInput): string {
+  const encoding = new MetricsEncoding(input)
+  encoding.step(Infinity)
+  return encoding.result().toString('utf8')
+}
+
+/** Where the data points of section `k`, metric `m` go in the skeleton. */
+const marker = (k: number, m: number) => `@agent-points-${k}-${m}@`
+const MARKERS = /\["@agent-points-(\d+)-(\d)@"\]/
+
+/**
+ * A metrics payload encoded a slice at a time, so an interval with hundreds
+ * of endpoints never holds the event loop for long: the payload's skeleton is
+ * built first, with a marker where each metric's data points go; `step`
+ * encodes endpoints, then turns each metric's points into bytes, until its
+ * time budget is spent; `result` copies the bytes into one body.
+ */
+export class MetricsEncoding {
+  /** The skeleton cut at its markers: text, section, metric, text, ... */
+  private readonly parts: string[]
+  /** Per interval of the payload: its endpoints and, per request metric, their encoded points, then their bytes. */
+  private readonly sections: { interval: IntervalSnapshot; start: string; end: string; pieces: string[][]; bytes: Buffer[] }[] = []
+  private section = 0
+  private endpoint = 0
+  private converted = 0
+
+  constructor(input: MetricsInput) {
+    const text = skeleton(input, (interval) => {
+      const k = this.sections.length
+      this.sections.push({ interval, start: nanos(interval.startMs), end: nanos(interval.endMs), pieces: [[], [], [], []], bytes: [] })
+      return [0, 1, 2, 3].map((m) => [marker(k, m)])
+    })
+    this.parts = text.split(MARKERS)
+  }
+
+  /** Encodes until `budgetMs` has passed (checked every 16 endpoints, and per metric); true once all is done. */
+  step(budgetMs: number): boolean {
+    const startedAt = performance.now()
+    const spent = () => performance.now() - startedAt > budgetMs
+    for (; this.section < this.sections.length; this.section++, this.endpoint = 0) {
+      const { interval, start, end, pieces } = this.sections[this.section]!
+      while (this.endpoint < interval.endpoints.length) {
+        const points = endpointPoints(interval.endpoints[this.endpoint++]!, start, end)
+        for (let m = 0; m < 4; m++) pieces[m]!.push(JSON.stringify(points[m]))
+        if ((this.endpoint & 15) === 0 && spent()) return false
+      }
+    }
+    for (; this.converted < this.sections.length * 4; this.converted++) {
+      const section = this.sections[this.converted >> 2]!
+      const m = this.converted & 3
+      section.bytes[m] = Buffer.from(`[${section.pieces[m]!.join(',')}]`)
+      section.pieces[m] = []
+      if (spent()) {
+        this.converted++
+        return this.converted === this.sections.length * 4
+      }
+    }
+    return true
+  }
+
+  /** The body, once `step` returned true. */
+  result(): Buffer {
+    const chunks: Buffer[] = [Buffer.from(this.parts[0]!)]
+    for (let i = 1; i < this.parts.length; i += 3) {
+      chunks.push(this.sections[Number(this.parts[i])]!.bytes[Number(this.parts[i + 1])]!, Buffer.from(this.parts[i + 2]!))
+    }
+    return Buffer.concat(chunks)
+  }
+}
+
+function skeleton(input: MetricsInput, points: (interval: IntervalSnapshot) => unknown[][]): string {
   const temporality = input.temporality === 'cumulative' ? CUMULATIVE : DELTA
-  const own = scopeMetrics(input.interval, input.runtime, input.drops, temporality)
+  const own = scopeMetrics(input.interval, input.runtime, input.drops, temporality, points)
   if (input.lost && input.lost.length > 0) {
     const start = nanos(input.interval.startMs)
     const end = nanos(input.interval.endMs)
@@ -183,11 +260,11 @@ export function encodeMetrics(input: MetricsInput): string {
   const resourceMetrics = [{ resource: { attributes: input.resource }, scopeMetrics: [own] }]
   for (const p of input.processes ?? []) {
     const attributes = p.handOverThrough ? [...p.resource, attr(HAND_OVER_THROUGH, p.handOverThrough)] : p.resource
-    resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(p.interval, p.runtime, undefined, temporality)] })
+    resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(p.interval, p.runtime, undefined, temporality, points)] })
   }
   for (const o of input.orphans ?? []) {
     const attributes = [...input.resource, attr(HAND_OVER_FROM, o.from), attr(HAND_OVER_THROUGH, o.through)]
-    resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(o.interval, undefined, undefined, temporality)] })
+    resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(o.interval, undefined, undefined, temporality, points)] })
   }
   return JSON.stringify({ resourceMetrics })
 }
