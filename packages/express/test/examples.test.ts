@@ -119,7 +119,8 @@ async function serve(env: Record<string, string>, execArgv: string[] = []) {
         endpoints[key] = (endpoints[key] ?? 0) + Number(p.asInt)
       }
     }
-    return { replies, endpoints, stderr: run.stderr }
+    const errorRoutes = sink.logRecords().filter((r) => r.attributes['event.name'] === 'exception').map((r) => String(r.attributes['http.route']))
+    return { replies, endpoints, errorRoutes, stderr: run.stderr }
   } finally {
     run.kill()
     await sink.close()
@@ -149,6 +150,8 @@ for (const express of ['express', 'express4']) {
         const total = Object.values(run.endpoints).reduce((a, b) => a + b, 0)
         assert.equal(total, ROWS.length, `${mode}: each request counted once`)
         assert.doesNotMatch(run.stderr, /AGENT_\w+_FAILED/)
+        // Errors thrown in a handler and passed to next(), on their way to the app's error middleware.
+        for (const route of ['/throw', '/500']) assert.ok(run.errorRoutes.includes(route), `${mode}: the error of ${route} captured: ${run.errorRoutes}`)
       }
     })
   }
