@@ -176,7 +176,10 @@ export class Collector {
         release()
         return tooLarge()
       }
-      queue.store(signal, Buffer.concat(chunks, size), encoding === 'gzip').then((r) => {
+      // The agent's payload id (bounded, printable): a payload sent again after a lost answer is stored once.
+      const id = req.headers['x-agent-payload-id']
+      const payloadId = typeof id === 'string' && id.length <= 200 && /^[\x21-\x7e]+$/.test(id) ? id : undefined
+      queue.store(signal, Buffer.concat(chunks, size), encoding === 'gzip', payloadId).then((r) => {
         release()
         if (r.status === 503) reply(res, 503, { error: r.error }, { 'retry-after': '5' })
         else reply(res, r.status, r.status === 200 ? {} : { error: r.error })

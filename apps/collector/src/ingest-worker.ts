@@ -11,6 +11,8 @@ import type { IngestReply, IngestRequest, IngestWorkerData } from './ingest-prot
 const data = workerData as IngestWorkerData
 const db = openDatabase(data.dbPath)
 const port = parentPort!
+const seenPayload = db.prepare('SELECT 1 FROM payload_ids WHERE id = ?')
+const rememberPayload = db.prepare('INSERT INTO payload_ids (id, received_ms) VALUES (?, ?)')
 
 function store(req: IngestRequest): IngestReply {
   let raw = Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength)
@@ -26,9 +28,14 @@ function store(req: IngestRequest): IngestReply {
     return { id: req.id, status: 400, error: `malformed JSON: ${(err as Error).message}` }
   }
   try {
-    if (req.signal === 'metrics') ingestMetrics(db, body)
-    else if (req.signal === 'traces') ingestTraces(db, body, { slowMs: data.slowMs })
-    else ingestLogs(db, body)
+    // Stored already: the agent sent it again because our answer was lost. Acknowledge, store nothing.
+    if (req.payloadId !== undefined && seenPayload.get(req.payloadId) !== undefined) return { id: req.id, status: 200 }
+    db.transaction(() => {
+      if (req.signal === 'metrics') ingestMetrics(db, body)
+      else if (req.signal === 'traces') ingestTraces(db, body, { slowMs: data.slowMs })
+      else ingestLogs(db, body)
+      if (req.payloadId !== undefined) rememberPayload.run(req.payloadId, Date.now())
+    })()
     return { id: req.id, status: 200 }
   } catch (err) {
     if (err instanceof InvalidPayload) return { id: req.id, status: 400, error: `invalid OTLP payload: ${err.message}` }

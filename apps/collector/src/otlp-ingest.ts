@@ -116,6 +116,24 @@ function storeEndpoints(db: Database.Database, instance: string, service: string
 const statusOf = (a: Record<string, string | number | boolean>) => Number(a['http.response.status_code'] ?? a['http.status_code'] ?? 0)
 const temporalityOf = (v: unknown) => (v === CUMULATIVE || v === 'AGGREGATION_TEMPORALITY_CUMULATIVE' ? CUMULATIVE : 1)
 
+/**
+ * Cluster hand-overs are numbered (the agent's agent.handover.* resource
+ * attributes): a primary's breakdown of a worker says through which hand-over
+ * it holds that worker's data; a worker whose primary died re-sends what was
+ * never acknowledged, from/through. What the primary already delivered is
+ * stored once: true for such a re-send, which is then skipped.
+ */
+function deliveredBefore(db: Database.Database, instance: string, resource: Record<string, string | number | boolean>): boolean {
+  const through = resource['agent.handover.through']
+  if (typeof through !== 'number') return false
+  if (resource['agent.handover.from'] === undefined) {
+    db.prepare('INSERT INTO handovers (instance_id, through) VALUES (?, ?) ON CONFLICT(instance_id) DO UPDATE SET through = max(through, excluded.through)').run(instance, through)
+    return false
+  }
+  const stored = db.prepare('SELECT through FROM handovers WHERE instance_id = ?').get(instance) as { through: number } | undefined
+  return stored !== undefined && through <= stored.through
+}
+
 /** Validates and stores an ExportMetricsServiceRequest in one transaction: all of it, or nothing and the reason. */
 export function ingestMetrics(db: Database.Database, body: unknown): void {
   db.transaction(() => {
@@ -126,6 +144,7 @@ export function ingestMetrics(db: Database.Database, body: unknown): void {
       const resource = attributes(object(rm.resource ?? {}, `$.resourceMetrics[${ri}].resource`).attributes, `$.resourceMetrics[${ri}].resource.attributes`)
       const service = String(resource['service.name'] ?? 'unknown_service')
       const instance = instanceOf(resource)
+      if (deliveredBefore(db, instance, resource)) continue
       const endpoints = new Map<string, EndpointRow>()
       const runtime: { name: string; time: number; value: number }[] = []
       const counters: { name: string; value: number; time: number }[] = []
@@ -162,6 +181,12 @@ export function ingestMetrics(db: Database.Database, body: unknown): void {
               if (!Number.isFinite(value)) fail(`${ppath}.asDouble`, 'a number')
               // Durations are kept in ms whatever unit they came in (semantic conventions use seconds).
               runtime.push({ name, time: end, value: value * (gaugeToMs ?? 1) })
+              continue
+            }
+            if (kind === 'histogram' && name === 'v8js.gc.duration') {
+              // GC pauses (OpenTelemetry's histogram, in seconds): their total in the interval, in ms, as a runtime point.
+              const total = Number(p.sum ?? 0) * (secondsPerUnit(m.unit) ?? 1) * 1000
+              if (Number.isFinite(total)) runtime.push({ name, time: end, value: total })
               continue
             }
             if (cumulative) {

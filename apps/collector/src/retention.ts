@@ -13,6 +13,7 @@ export interface RetentionOptions {
 const MINUTE = 60_000
 /** Spans of traces without a slow root wait this long for their root (it ends last and may come in a later batch). */
 const ROOT_GRACE_MS = 2 * MINUTE
+const PAYLOAD_ID_KEEP_MS = 60 * MINUTE
 
 interface RawPoint { instance_id: string; service: string; method: string; route: string; source: string; start_ms: number; end_ms: number; count: number; errors: number; aborted: number; hist: string | null; unit: string }
 
@@ -26,6 +27,9 @@ export function applyRetention(db: Database.Database, now: number, options: Rete
       'DELETE FROM errors WHERE last_seen < ?', 'DELETE FROM processes WHERE last_seen < ?', 'DELETE FROM cumulative_state WHERE time_ms < ?', 'DELETE FROM counter_points WHERE time_ms < ?',
     ]) deleted += db.prepare(sql).run(oldest).changes
     deleted += db.prepare('DELETE FROM spans WHERE end_ms < ? AND slow = 0 AND trace_id NOT IN (SELECT trace_id FROM spans WHERE slow = 1)').run(now - ROOT_GRACE_MS).changes
+    // An agent retries a payload for 10 minutes at most: an hour of ids tells every retry apart.
+    deleted += db.prepare('DELETE FROM payload_ids WHERE received_ms < ?').run(now - PAYLOAD_ID_KEEP_MS).changes
+    deleted += db.prepare('DELETE FROM handovers WHERE instance_id NOT IN (SELECT instance_id FROM processes)').run().changes
 
     // Whole minutes only, so a minute is rolled up once.
     const cutoff = Math.floor((now - options.rawMs) / MINUTE) * MINUTE

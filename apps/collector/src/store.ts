@@ -48,6 +48,8 @@ function createSchema(db: Database.Database): void {
     CREATE TABLE IF NOT EXISTS counters (service TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (service, name));
     CREATE TABLE IF NOT EXISTS counter_points (service TEXT NOT NULL, name TEXT NOT NULL, time_ms INTEGER NOT NULL, value REAL NOT NULL);
     CREATE INDEX IF NOT EXISTS counter_points_time ON counter_points (service, time_ms);
+    CREATE TABLE IF NOT EXISTS payload_ids (id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS handovers (instance_id TEXT PRIMARY KEY, through INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS cumulative_state (series TEXT PRIMARY KEY, start_ns TEXT NOT NULL, time_ms INTEGER NOT NULL, point TEXT NOT NULL);
   `)
   for (const [table, column, definition] of ADDED_COLUMNS) {

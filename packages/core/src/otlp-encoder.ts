@@ -147,24 +147,26 @@ function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | und
   const metrics: unknown[] = []
   if (interval.endpoints.length > 0) metrics.push(...requestMetrics(points(interval), temporality))
   if (runtime) {
+    // Names and units of OpenTelemetry's conventions (durations in seconds); agent.* where they have none.
     const d = runtime.eventLoopDelayMs
     metrics.push(
-      gauge('nodejs.eventloop.delay.min', 'ms', end, d.min),
-      gauge('nodejs.eventloop.delay.mean', 'ms', end, d.mean),
-      gauge('nodejs.eventloop.delay.p50', 'ms', end, d.p50),
-      gauge('nodejs.eventloop.delay.p99', 'ms', end, d.p99),
-      gauge('nodejs.eventloop.delay.max', 'ms', end, d.max),
+      gauge('nodejs.eventloop.delay.min', 's', end, d.min / 1000),
+      gauge('nodejs.eventloop.delay.mean', 's', end, d.mean / 1000),
+      gauge('nodejs.eventloop.delay.p50', 's', end, d.p50 / 1000),
+      gauge('nodejs.eventloop.delay.p99', 's', end, d.p99 / 1000),
+      gauge('nodejs.eventloop.delay.max', 's', end, d.max / 1000),
       gauge('nodejs.eventloop.utilization', '1', end, runtime.eventLoopUtilization),
       gauge('v8js.memory.heap.used', 'By', end, runtime.heapUsedBytes),
-      // What V8 has reserved for the heap now (heapTotal): the convention's "pre-allocated" size, not --max-old-space-size.
-      gauge('v8js.memory.heap.limit', 'By', end, runtime.heapTotalBytes),
+      gauge('v8js.memory.heap.limit', 'By', end, runtime.heapLimitBytes),
       gauge('process.memory.usage', 'By', end, runtime.rssBytes),
-      gauge('process.memory.external', 'By', end, runtime.externalBytes),
+      gauge('agent.memory.external', 'By', end, runtime.externalBytes),
       gauge('process.cpu.utilization', '1', end, runtime.cpuUtilization),
-      gauge('process.cpu.time.user', 'ms', end, runtime.cpuUserMs),
-      gauge('process.cpu.time.system', 'ms', end, runtime.cpuSystemMs),
-      gauge('v8js.gc.count', '{gc}', end, runtime.gcCount),
-      gauge('v8js.gc.duration', 'ms', end, runtime.gcPauseMs),
+      sum('process.cpu.time', 's', start, end, [
+        { attributes: [attr('cpu.mode', 'user')], value: runtime.cpuUserMs / 1000 },
+        { attributes: [attr('cpu.mode', 'system')], value: runtime.cpuSystemMs / 1000 },
+      ]),
+      // The pauses of the interval as one histogram point: their count and total, no buckets.
+      { name: 'v8js.gc.duration', unit: 's', histogram: { aggregationTemporality: DELTA, dataPoints: [{ attributes: [], startTimeUnixNano: start, timeUnixNano: end, count: String(runtime.gcCount), sum: runtime.gcPauseMs / 1000, bucketCounts: [String(runtime.gcCount)], explicitBounds: [] }] } },
     )
   }
   if (drops && (drops.payloads > 0 || drops.requests > 0)) {

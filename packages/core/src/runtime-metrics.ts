@@ -1,10 +1,12 @@
+import { getHeapStatistics } from 'node:v8'
 import { monitorEventLoopDelay, performance, PerformanceObserver, type IntervalHistogram, type EventLoopUtilization } from 'node:perf_hooks'
 
 export interface RuntimeSnapshot {
   eventLoopDelayMs: { min: number; mean: number; p50: number; p99: number; max: number }
   eventLoopUtilization: number
   heapUsedBytes: number
-  heapTotalBytes: number
+  /** V8's heap size limit (`heap_size_limit`: --max-old-space-size and the young space). */
+  heapLimitBytes: number
   externalBytes: number
   rssBytes: number
   cpuUserMs: number
@@ -74,7 +76,7 @@ export class RuntimeSampler {
       eventLoopDelayMs: delay,
       eventLoopUtilization: elu.utilization,
       heapUsedBytes: mem.heapUsed,
-      heapTotalBytes: mem.heapTotal,
+      heapLimitBytes: getHeapStatistics().heap_size_limit,
       externalBytes: mem.external,
       rssBytes: mem.rss,
       cpuUserMs: cpu.user / 1000,

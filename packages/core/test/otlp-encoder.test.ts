@@ -62,7 +62,7 @@ test('metrics decode with the OTLP proto: sums, exponential histogram, gauges, d
   const json = encodeMetrics({
     resource,
     interval,
-    runtime: { eventLoopDelayMs: { min: 1, mean: 2, p50: 2, p99: 9, max: 12 }, eventLoopUtilization: 0.2, heapUsedBytes: 1, heapTotalBytes: 2, externalBytes: 3, rssBytes: 4, cpuUserMs: 5, cpuSystemMs: 6, cpuUtilization: 0.1, gcCount: 7, gcPauseMs: 8.5 },
+    runtime: { eventLoopDelayMs: { min: 1, mean: 2, p50: 2, p99: 9, max: 12 }, eventLoopUtilization: 0.2, heapUsedBytes: 1, heapLimitBytes: 2, externalBytes: 3, rssBytes: 4, cpuUserMs: 5, cpuSystemMs: 6, cpuUtilization: 0.1, gcCount: 7, gcPauseMs: 8.5 },
     drops: { payloads: 2, requests: 30 },
   })
   const decoded = roundTrip(proto.metrics.v1.ExportMetricsServiceRequest, json)
