@@ -91,12 +91,13 @@ function noteErrorsOnSend(instance: Instance): void {
   while (proto && !Object.prototype.hasOwnProperty.call(proto, 'send')) proto = Object.getPrototypeOf(proto) as Record<string, unknown> | null
   if (!proto || state.replies.has(proto) || typeof proto.send !== 'function') return
   const original = proto.send as (this: unknown, payload?: unknown) => unknown
-  let isError: symbol | undefined
+  /** Fastify's own `kReplyIsError`, found on the first reply (null: this Fastify has none). */
+  let isError: symbol | null | undefined
   state.replies.add(proto)
   proto.send = function send(this: { request?: { raw?: object } } & Record<symbol, unknown>, payload?: unknown) {
     try {
-      isError ??= Object.getOwnPropertySymbols(this).find((s) => s.description === 'fastify.reply.isError')
-      if (payload instanceof Error || (isError !== undefined && this[isError] === true)) {
+      if (isError === undefined) isError = Object.getOwnPropertySymbols(this).find((s) => s.description === 'fastify.reply.isError') ?? null
+      if (payload instanceof Error || (isError !== null && this[isError] === true)) {
         const raw = this.request?.raw
         if (raw) noteError(raw, payload)
       }
