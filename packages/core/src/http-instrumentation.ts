@@ -49,7 +49,7 @@ function onConnectionClose(this: SocketSlot): void {
   if (record !== undefined && !record.done) record.owner?.end(record, true)
 }
 
-/** The response's own 'close': for pipelined requests, and for those no route named by 'finish'. */
+/** The response's own 'close': for pipelined requests. */
 function onResponseClose(this: ServerResponse): void {
   const req = this.req
   const record = recordOf(req)
@@ -67,7 +67,7 @@ export interface RequestStartObserver {
  * diagnostics channels: no monkeypatching, and per request one record. In the
  * common case no listener either: the response's end comes from the 'finish'
  * channel and a client that went away from one 'close' listener per
- * connection; a pipelined request, and one nothing named by 'finish', gets a
+ * connection; only a request pipelined behind one still in flight gets a
  * 'close' listener on its response. The framework integrations only name the
  * request (request-naming.ts); its end goes to the `RequestRecorder`.
  */
@@ -109,14 +109,13 @@ export class HttpInstrumentation implements RequestEnd {
   private readonly onResponseFinish = (message: unknown) => {
     // The socket from the message, not `request.socket`: by now Express has
     // swapped the request's prototype, and reading from it would miss V8's caches.
-    const { request, response, socket } = message as { request: IncomingMessage; response: ServerResponse; socket?: SocketSlot | null }
+    const { request, socket } = message as { request: IncomingMessage; socket?: SocketSlot | null }
     const record = socket?.[kActive]
     // Pipelined requests end at their response's 'close', already listened to.
     if (record === undefined || record.req !== request || record.done) return
-    // This channel runs before the response's own 'finish' listeners, where some
-    // integrations name late (Fastify's onResponse): unnamed ones end at 'close'.
-    if (record.route === undefined) response.on('close', onResponseClose)
-    else record.owner?.end(record, false)
+    // Named or not: a request no integration named is named at its end, by the
+    // route resolvers (what the framework left on it) or by a bounded name.
+    record.owner?.end(record, false)
   }
 
   constructor(private readonly recorder: Pick<RequestRecorder, 'ignores' | 'finish'>, private readonly starts: RequestStartObserver) {}
