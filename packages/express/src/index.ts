@@ -2,6 +2,10 @@ import { install, type AgentOptions } from '@agent/core/internal'
 import { instrumentApp, retireLayer, type ExpressApp } from './instrument-express.js'
 import { routeOf, type ExpressRequest } from './route-map.js'
 import { expressInfo } from './express-info.js'
+import { nameOnFinish } from './finish-naming.js'
+
+// Before any install() of the app's: this subscriber runs before core's.
+nameOnFinish()
 
 export { instrumentApp }
 
@@ -31,10 +35,11 @@ function installForExpress(options: AgentOptions | undefined, loaded: boolean): 
 export function agentMiddleware(options?: AgentOptions) {
   // Installed now, not on the first request, so that request is measured too.
   installForExpress(options, true)
-  function agentMiddleware(req: { app?: ExpressApp }, _res: unknown, next: () => void): void {
+  function agentMiddleware(req: object, _res: unknown, next: () => void): void {
     try {
-      instrumentApp(req.app)
-      retireLayer(req.app, agentMiddleware)
+      const app = (req as { app?: ExpressApp }).app
+      instrumentApp(app)
+      retireLayer(app, agentMiddleware)
     } catch {
       // never into the app
     }
@@ -64,7 +69,8 @@ export function agentMiddleware(options?: AgentOptions) {
 export function instrument<T>(app: T, options?: AgentOptions): T {
   try {
     installForExpress(options, true)
-    instrumentApp(app as unknown as ExpressApp)
+    // Before the app has used its router: not created here (Express 5 would freeze its settings).
+    instrumentApp(app as unknown as ExpressApp, false)
   } catch {
     // never into the app
   }

@@ -1,6 +1,7 @@
 import { noteError as noteRequestError } from '@agent/core/internal'
 import { routerOf, type AppLike } from './route-map.js'
-import { kApp, kLayer } from './symbols.js'
+import { createRequire } from 'node:module'
+import { kLayer } from './symbols.js'
 
 // Express is imported as types only: the app's own copy is instrumented.
 type LayerProto = Record<string | symbol, unknown>
@@ -52,18 +53,43 @@ function noteErrorsOnLayers(layer: Layer | undefined): boolean {
   return true
 }
 
+/** Layer modules of Express 4 and of router 2.x (Express 5), as the module cache names them. */
+const LAYER_MODULE = /[\\/](?:express[\\/]lib[\\/]router|router[\\/]lib)[\\/]layer\.js$/
+
+/** Scans of the module cache that found no Layer (a bundled app): a few at most. */
+let emptyScans = 0
+
+/** Every copy of Express's Layer the app has loaded (Express is CommonJS: ESM apps' copies too). */
+function loadedLayers(): boolean {
+  if (emptyScans >= 3) return false
+  let found = false
+  for (const [file, mod] of Object.entries(createRequire(import.meta.url).cache)) {
+    if (!LAYER_MODULE.test(file)) continue
+    const Layer = mod?.exports as unknown
+    if (typeof Layer === 'function' && noteErrorsOnLayers({ constructor: Layer } as unknown as Layer)) found = true
+  }
+  if (!found) emptyScans++
+  return found
+}
+
+/** Apps whose Layer class notes errors: kept off the app. */
+const instrumented = new WeakSet<object>()
+
 /**
  * Instruments one Express app for errors: route templates need nothing
- * per request (they are read at the request's end, route-map.ts). Idempotent
- * and never throws; on an unknown Express shape it does nothing.
+ * per request (they are read at the request's end, route-map.ts). The Layer
+ * class is found in the module cache, else through the app's router where
+ * `routerExists` (reading Express 5's `app.router` creates it, with the
+ * settings of that moment: never before the app has used it). Idempotent and
+ * never throws; on an unknown Express shape it does nothing.
  */
-export function instrumentApp(app: ExpressApp | undefined): boolean {
+export function instrumentApp(app: ExpressApp | undefined, routerExists = true): boolean {
   if (typeof app !== 'function' || typeof app.request !== 'object') return false
-  const a = app as ExpressApp & { [kApp]?: boolean }
-  if (a[kApp]) return true
+  if (instrumented.has(app)) return true
   try {
-    // Until the app has a layer there is no Layer class to reach: try again later.
-    if (noteErrorsOnLayers(routerOf(app)?.stack?.[0] as Layer | undefined)) a[kApp] = true
+    const router = routerExists || '_router' in app ? routerOf(app) : undefined
+    // Until Express is loaded, or the app has a layer, there is no Layer class to reach: try again later.
+    if (loadedLayers() || noteErrorsOnLayers(router?.stack?.[0] as Layer | undefined)) instrumented.add(app)
     return true
   } catch {
     return false

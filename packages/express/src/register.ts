@@ -4,6 +4,7 @@
 import { install } from '@agent/core/internal'
 import { nameAtEnd } from './index.js'
 import { expressInfo } from './express-info.js'
+import { nameOnFinish } from './finish-naming.js'
 
 import { kRegistered } from './symbols.js'
 
@@ -11,5 +12,6 @@ const g = globalThis as Record<symbol, unknown>
 
 if (!g[kRegistered]) {
   g[kRegistered] = true
+  nameOnFinish()
   install({ framework: expressInfo(), frameworkLoaded: false, routeResolver: nameAtEnd })
 }

@@ -16,7 +16,10 @@ export type ExpressRequest = { baseUrl?: string; route?: { path?: unknown }; app
 
 const MAX_DEPTH = 8
 
-/** The app's router, without creating one (Express 4 makes it lazily, Express 5 behind a getter). */
+/**
+ * The app's router: Express 4's if made (lazily, at first use); Express 5's
+ * getter makes one if there is none, so it is read only once the app serves.
+ */
 export function routerOf(app: AppLike): RouterLike | undefined {
   if ('_router' in app || typeof app.lazyrouter === 'function') return app._router
   return app.router
