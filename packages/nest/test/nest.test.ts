@@ -78,8 +78,8 @@ async function serve(file: string, env: Record<string, string>, execArgv: string
 }
 
 for (const platform of ['express', 'fastify']) {
-  for (const [mode, execArgv] of [['module', []], ['register', ['--require', '@agent/nest/register']]] as const) {
-    test(`nest on platform-${platform}, ${mode}: global prefix and URI versioning, the first request named like the later ones, framework @nestjs/core`, async () => {
+  for (const [mode, execArgv] of [['module', []], ['register', ['--require', '@agent/nest/register']], ['register', ['--import', '@agent/nest/register']]] as const) {
+    test(`nest on platform-${platform}, ${execArgv.join(' ') || 'AgentModule'}: global prefix and URI versioning, the first request named like the later ones, framework @nestjs/core`, async () => {
       const o = await serve('versioned.cjs', { PLATFORM: platform, MODE: mode }, [...execArgv], ['/api/v1/cats/7', '/api/v1/cats/8', '/api/v1/cats/abc', '/api/v1/cats'])
       assert.deepEqual(o.routes, { 'GET /api/v1/cats/:id': 3, 'GET /api/v1/cats': 1 })
       assert.equal(o.framework, '@nestjs/core')
