@@ -89,12 +89,22 @@ function fits(template: string, raw: string): boolean {
 export function routeOf(req: ExpressRequest): string | undefined {
   const route = req.route
   if (!route) return undefined
-  const routePath = routePathName(route.path)
   const app = req.app
+  // The common case, a route mounted in one place: its name made once.
+  const known = names.get(route)
+  if (known !== undefined && known.app === app) return known.name
+  const routePath = routePathName(route.path)
   const chains = app ? mountsOf(app, route) : undefined
   if (!app || !chains || chains.length === 0) return joinRoute(req.baseUrl ?? '', routePath)
   const prefix = appPrefix(app)
-  let chain = chains[0]!
-  if (chains.length > 1) chain = chains.find((c) => fits(prefix + c, req.baseUrl ?? '')) ?? chain
+  if (chains.length === 1) {
+    const name = joinTemplate(prefix + chains[0]!, routePath)
+    names.set(route, { app, name })
+    return name
+  }
+  const chain = chains.find((c) => fits(prefix + c, req.baseUrl ?? '')) ?? chains[0]!
   return joinTemplate(prefix + chain, routePath)
 }
+
+/** Each route's name, where its router is mounted in one place only, with the app it was made for. */
+const names = new WeakMap<object, { app: AppLike; name: string }>()
