@@ -1,6 +1,9 @@
 // The main thread's side of ingest: a bound on reports in progress (reading included) and the
 // worker that stores them. When the bound is reached the server answers 429 with Retry-After,
 // which agents honour, instead of holding more reports in memory.
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { Worker, type WorkerOptions } from 'node:worker_threads'
 import type { IngestReply, IngestRequest, IngestWorkerData, Signal } from './ingest-protocol.js'
 
@@ -14,9 +17,17 @@ export interface IngestQueueOptions extends IngestWorkerData {
 // In the package the worker is the built .js beside this module. Under tsx (tests, `pnpm start`)
 // it is the .ts file, and Node 20 does not run `--import tsx` in workers: it registers tsx first.
 const fromSource = import.meta.url.endsWith('.ts')
+
+/** tsx's ESM API, found through its package.json (no import.meta.resolve: this module is built for require() too). */
+function tsxEsmApi(): string {
+  const require = createRequire(import.meta.url)
+  const manifest = require.resolve('tsx/package.json')
+  const entry = (require('tsx/package.json') as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default
+  return pathToFileURL(join(dirname(manifest), entry)).href
+}
 const workerFile = new URL(fromSource ? './ingest-worker.ts' : './ingest-worker.js', import.meta.url)
 const newWorker = (options: WorkerOptions) => fromSource
-  ? new Worker(`import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerFile.href)}) })`, { ...options, eval: true })
+  ? new Worker(`import(${JSON.stringify(tsxEsmApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(workerFile.href)}) })`, { ...options, eval: true })
   : new Worker(workerFile, options)
 
 export class IngestQueue {
