@@ -320,6 +320,16 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     }
   }
 
+  /**
+   * The platform under the framework, learnt late (Nest knows it on its first
+   * request): reported from the next payload on. Once.
+   */
+  noteFrameworkPlatform(platform: { name: string; version: string }): void {
+    if (!this.framework || this.framework.platform) return
+    this.framework = { ...this.framework, platform }
+    this.resource = undefined
+  }
+
   resourceAttributes(): KeyValue[] {
     return (this.resource ??= resourceAttributes({ serviceName: this.config.name, identity: this.identity, extra: this.config.resourceAttributes, ...(this.framework ? { framework: this.framework } : {}) }))
   }

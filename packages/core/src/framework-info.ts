@@ -4,6 +4,8 @@ import { join } from 'node:path'
 export interface FrameworkInfo {
   name: string
   version: string
+  /** What the framework runs on, where it runs on another (Nest on Express or Fastify). */
+  platform?: { name: string; version: string }
 }
 
 /** The version of the framework the app itself resolves, or 'unknown'. */

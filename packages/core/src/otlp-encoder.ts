@@ -62,6 +62,7 @@ export function resourceAttributes(info: ResourceInfo): KeyValue[] {
   if (id.workerId !== undefined) attrs.push(attr('agent.worker.id', id.workerId))
   if (id.pm2) attrs.push(attr('agent.pm2', true))
   if (info.framework) attrs.push(attr('agent.framework.name', info.framework.name), attr('agent.framework.version', info.framework.version))
+  if (info.framework?.platform) attrs.push(attr('agent.framework.platform.name', info.framework.platform.name), attr('agent.framework.platform.version', info.framework.platform.version))
   // The app's own attributes (deployment.environment, service.version, ...) beside the agent's, never replacing them.
   const own = new Set(attrs.map((a) => a.key))
   for (const [key, value] of Object.entries(info.extra ?? {})) if (!own.has(key)) attrs.push(attr(key, value))

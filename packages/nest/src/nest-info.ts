@@ -1,9 +1,7 @@
 import { frameworkInfo, getAgent, type FrameworkInfo } from '@agent/core/internal'
 
-/** Nest as the app resolves it, and, once known, the platform under it. */
-export interface NestInfo extends FrameworkInfo {
-  platform?: FrameworkInfo
-}
+/** Nest as the app resolves it. */
+export type NestInfo = FrameworkInfo
 
 const PLATFORMS = { express: '@nestjs/platform-express', fastify: '@nestjs/platform-fastify' } as const
 
@@ -16,11 +14,11 @@ export function nestInfo(): NestInfo {
 
 /**
  * Notes the platform the app runs on (seen on its first request), with its
- * version, on the framework the agent reports. Core reports `name` and
- * `version`; `platform` is there for it to report as well.
+ * version: the agent reports it as agent.framework.platform.* from then on.
  */
 export function notePlatform(kind: keyof typeof PLATFORMS): void {
-  const framework = getAgent()?.framework as NestInfo | undefined
-  if (framework === undefined || framework.name !== '@nestjs/core' || framework.platform !== undefined) return
-  framework.platform = frameworkInfo(PLATFORMS[kind])
+  const agent = getAgent()
+  if (agent?.framework?.name !== '@nestjs/core' || agent.framework.platform !== undefined) return
+  const platform = frameworkInfo(PLATFORMS[kind])
+  agent.noteFrameworkPlatform({ name: platform.name, version: platform.version })
 }

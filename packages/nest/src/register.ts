@@ -1,6 +1,7 @@
 // `node --import @agent/nest/register dist/main.js` (or --require): the agent,
 // reporting Nest as the framework, with route templates from the platform Nest
 // runs on. Controller.method names need AgentModule.forRoot() as well.
+import dc from 'node:diagnostics_channel'
 import { createRequire } from 'node:module'
 import { install } from '@agent/core/internal'
 import { hookNestExceptions } from './exceptions-hook.js'
@@ -31,6 +32,14 @@ if (!g[kRegistered]) {
   g[kRegistered] = true
   // First, so the process reports Nest as its framework, not the platform under it.
   install({ framework: nestInfo(), frameworkLoaded: false, routeResolver: nameAtEnd })
+  // Fastify says when an instance is made (Nest's FastifyAdapter makes one): the platform is known then.
+  dc.subscribe('fastify.initialization', function nestOnFastify() {
+    try {
+      notePlatform('fastify')
+    } catch {
+      // never into the app
+    }
+  })
   // platform-fastify: @agent/fastify names the requests, where the app has installed it (an optional peer).
   try {
     createRequire(import.meta.url)('@agent/fastify/register')

@@ -70,7 +70,9 @@ async function serve(file: string, env: Record<string, string>, execArgv: string
       }
     }
     const start = sink.logRecords().find((r) => r.attributes['event.name'] === 'agent.process.start')
-    return { routes, framework: start?.resource['agent.framework.name'], version: start?.resource['agent.framework.version'] }
+    // The platform is learnt on the first request: the metrics after it carry it.
+    const platforms = new Set(sink.payloads('/v1/metrics').flatMap((b) => b.resourceMetrics.map((rm: any) => attrs(rm.resource.attributes)['agent.framework.platform.name'])).filter(Boolean))
+    return { routes, framework: start?.resource['agent.framework.name'], version: start?.resource['agent.framework.version'], platforms: [...platforms] }
   } finally {
     run.kill()
     await sink.close()
@@ -79,11 +81,12 @@ async function serve(file: string, env: Record<string, string>, execArgv: string
 
 for (const platform of ['express', 'fastify']) {
   for (const [mode, execArgv] of [['module', []], ['register', ['--require', '@agent/nest/register']], ['register', ['--import', '@agent/nest/register']]] as const) {
-    test(`nest on platform-${platform}, ${execArgv.join(' ') || 'AgentModule'}: global prefix and URI versioning, the first request named like the later ones, framework @nestjs/core`, async () => {
+    test(`nest on platform-${platform}, ${execArgv.join(' ') || 'AgentModule'}: global prefix and URI versioning, the first request named like the later ones, framework @nestjs/core and its platform`, async () => {
       const o = await serve('versioned.cjs', { PLATFORM: platform, MODE: mode }, [...execArgv], ['/api/v1/cats/7', '/api/v1/cats/8', '/api/v1/cats/abc', '/api/v1/cats'])
       assert.deepEqual(o.routes, { 'GET /api/v1/cats/:id': 3, 'GET /api/v1/cats': 1 })
       assert.equal(o.framework, '@nestjs/core')
       assert.equal(o.version, JSON.parse(readFileSync(join(cwd, 'node_modules/@nestjs/core/package.json'), 'utf8')).version)
+      assert.deepEqual(o.platforms, [`@nestjs/platform-${platform}`], 'and the platform it runs on')
     })
   }
 }
