@@ -26,6 +26,16 @@ type RecorderConfig = Pick<AgentConfig, 'maxEndpoints' | 'errorsEnabled' | 'sens
 export type RouteResolver = (req: object) => string | undefined
 
 /**
+ * Says what answered a request no route answered, where the framework can
+ * tell (`static files`, `automatic OPTIONS`, `mounted at /api`): the request
+ * is then named `(static files)`. Asked only for requests no route named.
+ */
+export type UnroutedNamer = (req: object, res: object) => string | undefined
+
+/** Names of what answered unrouted requests, per interval; past it, the status class. */
+const MAX_ANSWERER_NAMES = 20
+
+/**
  * What happens at a request's end: it gets its endpoint name, is counted in
  * the interval's aggregate and, when slow or failed, is kept as a trace or an
  * error with its filtered context. The agent takes what it holds once per
@@ -51,6 +61,9 @@ export class RequestRecorder {
   routesExpected = false
   /** Path names given to unrouted requests this interval (bounded by MAX_PATH_NAMES). */
   private pathNamesUsed = new Set<string>()
+  private readonly unroutedNamers: UnroutedNamer[] = []
+  /** Names of what answered unrouted requests this interval (bounded by MAX_ANSWERER_NAMES). */
+  private answererNamesUsed = new Set<string>()
 
   constructor(config: RecorderConfig) {
     this.aggregator = new Aggregator(config.maxEndpoints)
@@ -82,6 +95,10 @@ export class RequestRecorder {
     if (!this.routeResolvers.includes(resolve)) this.routeResolvers.push(resolve)
   }
 
+  addUnroutedNamer(name: UnroutedNamer): void {
+    if (!this.unroutedNamers.includes(name)) this.unroutedNamers.push(name)
+  }
+
   /** Requests or errors recorded and not yet taken. */
   get hasUnsent(): boolean {
     return this.aggregator.endpointCount > 0 || (this.errors?.size ?? 0) > 0
@@ -92,7 +109,7 @@ export class RequestRecorder {
     const durationMs = performance.now() - record.start
     const status = res.statusCode
     const named = record.route ?? this.lateRoute(res)
-    const route = named ?? this.unroutedName(record.url, status)
+    const route = named ?? this.unroutedName(record.url, status, res)
     // A thrown error the app turned into a 4xx is captured, but the request did not fail.
     // In seconds, the unit OpenTelemetry's conventions give http.server.request.duration.
     this.aggregator.record(record.method, route, durationMs / 1000, status >= 500, aborted, named !== undefined)
@@ -119,14 +136,32 @@ export class RequestRecorder {
   }
 
   /** A bounded name for a request no route named: never a routed endpoint's slot, never one per URL. */
-  private unroutedName(url: string, status: number): string {
+  private unroutedName(url: string, status: number, res: ServerResponse): string {
     if (status === 404) return UNMATCHED_ROUTE
-    if (this.routesExpected) return unmatchedClass(status)
+    if (this.routesExpected) return this.answererName(res) ?? unmatchedClass(status)
     const name = this.pathNames.nameOf(url)
     if (this.pathNamesUsed.has(name)) return name
     if (this.pathNamesUsed.size >= MAX_PATH_NAMES) return unmatchedClass(status)
     this.pathNamesUsed.add(name)
     return name
+  }
+
+  /** `(static files)`: what answered, as the integration says, within its bound. */
+  private answererName(res: ServerResponse): string | undefined {
+    for (const namer of this.unroutedNamers) {
+      try {
+        const answerer = namer(res.req, res)
+        if (answerer === undefined) continue
+        const name = `(${answerer})`
+        if (this.answererNamesUsed.has(name)) return name
+        if (this.answererNamesUsed.size >= MAX_ANSWERER_NAMES) return undefined
+        this.answererNamesUsed.add(name)
+        return name
+      } catch {
+        // a namer never breaks the measurement
+      }
+    }
+    return undefined
   }
 
   private lateRoute(res: ServerResponse): string | undefined {
@@ -144,6 +179,7 @@ export class RequestRecorder {
   /** The interval's per-endpoint aggregate; the next one starts empty. */
   takeInterval(): IntervalSnapshot {
     this.pathNamesUsed = new Set()
+    this.answererNamesUsed = new Set()
     return this.aggregator.drain()
   }
 

@@ -2,6 +2,7 @@ import { install, type AgentOptions } from '@agent/core/internal'
 import { instrumentApp, retireLayer, type ExpressApp } from './instrument-express.js'
 import { routeOf, type ExpressRequest } from './route-map.js'
 import { expressInfo } from './express-info.js'
+import { whatAnswered } from './unrouted.js'
 import { nameOnFinish } from './finish-naming.js'
 
 // Before any install() of the app's: this subscriber runs before core's.
@@ -21,7 +22,7 @@ export function nameAtEnd(req: object): string | undefined {
 }
 
 function installForExpress(options: AgentOptions | undefined, loaded: boolean): void {
-  install({ ...options, framework: expressInfo(), frameworkLoaded: loaded, routeResolver: nameAtEnd })
+  install({ ...options, framework: expressInfo(), frameworkLoaded: loaded, routeResolver: nameAtEnd, unroutedNamer: whatAnswered })
 }
 
 /**
