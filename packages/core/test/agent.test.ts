@@ -225,3 +225,43 @@ test('with instrumentWorkerThreads, the agent runs in a worker thread of the app
     await sink.close()
   }
 })
+
+test('options given in code after a flag made the agent: applied while it stands by, named once when it has started', () => {
+  const { lines, logWrite } = capture()
+  const agent = new Agent({ ...base, logWrite })
+  agent.applyCodeOptions({ slowRequestMs: 123 })
+  assert.equal(agent.config.slowRequestMs, 123, 'applied before the start')
+  agent.start()
+  agent.applyCodeOptions({ slowRequestMs: 456, name: base.name })
+  agent.applyCodeOptions({ slowRequestMs: 456 })
+  const late = lines.filter((l) => l.includes('AGENT_OPTIONS_TOO_LATE'))
+  assert.equal(late.length, 1, lines.join(''))
+  assert.match(late[0]!, /"slowRequestMs" came after the agent started/)
+  assert.doesNotMatch(late[0]!, /"name"/, 'an option equal to the running one is not named')
+  agent.stop()
+})
+
+test('after the collector rejected the key, the shutdown line says so instead of asking for more time', async () => {
+  const sink = await OtlpSink.start({ mode: 'status' })
+  sink.status = 401
+  const { lines, logWrite } = capture()
+  try {
+    // No budget at all: the last delivery cannot finish, and its line says why.
+    const agent = new Agent({ ...base, endpoint: sink.url, forceStart: true, shutdownTimeoutMs: 0, logWrite })
+    agent.start()
+    const log = () => agent.sendLogs([{ timeMs: Date.now(), severity: 'info', body: 'x', eventName: 'test', attributes: {} }])
+    log()
+    const end = Date.now() + 5000
+    while (agent.exporter.lastFailure === undefined && Date.now() < end) await new Promise((r) => setTimeout(r, 20))
+    log()
+    log()
+    await agent.shutdown()
+    assert.match(lines.join(''), /AGENT_EXPORT_REJECTED: .*HTTP 401/)
+    const timeout = lines.find((l) => l.includes('AGENT_SHUTDOWN_TIMEOUT'))
+    assert.ok(timeout, lines.join(''))
+    assert.match(timeout, /The last export failed: the collector rejected a payload with HTTP 401; check "endpoint" and "key"/)
+    assert.doesNotMatch(timeout, /Raise shutdownTimeoutMs/)
+  } finally {
+    await sink.close()
+  }
+})

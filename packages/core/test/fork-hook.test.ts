@@ -57,3 +57,13 @@ test('at a pids ceiling, fork and Worker fail for the app as they would, and the
     await sink.close()
   }
 })
+
+test('the agent loaded by file path (not by package name) is recognised: a child gets no second preload', async () => {
+  const { hasPreload } = await import('../src/fork-hook.ts')
+  const preload = join(cwd, 'dist', 'preload.cjs')
+  assert.equal(hasPreload(['--require', preload], '/nowhere/else.cjs'), true, 'by absolute path')
+  assert.equal(hasPreload([`--import=${preload}`], '/nowhere/else.cjs'), true, 'as --import=path')
+  assert.equal(hasPreload(['--require', join(cwd, 'node_modules', '@agent', 'test-helpers', 'src', 'load.ts')], '/nowhere/else.cjs'), true, 'any file of an @agent package')
+  assert.equal(hasPreload(['--require', join(cwd, 'node_modules', 'tsx', 'dist', 'loader.mjs')], '/nowhere/else.cjs'), false, "another package's file")
+  assert.equal(hasPreload(['--max-old-space-size=100'], '/nowhere/else.cjs'), false)
+})
