@@ -266,7 +266,8 @@ export class Exporter {
     } else {
       const reason = error ? `${error.code ? error.code + ': ' : ''}${error.message}` : `HTTP ${result!.status}`
       const fix = failureFix(error)
-      this.lastFailure = `${reason}. ${fix}`
+      // Cut short by our own deadline says nothing of the collector: the cause before it stands.
+      if (error?.kind !== 'aborted') this.lastFailure = `${reason}. ${fix}`
       this.logger.reportOnce(key, 'warn', 'AGENT_EXPORT_FAILED', url.origin + url.pathname, reason, fix)
     }
     if (error?.kind === 'tls') this.lastFailure = `TLS: ${error.message}; set "caFile" to the CA that signed the collector's certificate`

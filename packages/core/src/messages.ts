@@ -31,7 +31,7 @@ export const messages = {
   AGENT_QUEUE_DROPPED: (count: number, limit: string) =>
     `export queue full (${limit}): dropped ${count} oldest payload(s) so memory stays bounded. Further drops are counted and reported with the next successful export.`,
   AGENT_SHUTDOWN_TIMEOUT: (ms: number, pending: number, lastFailure: string | undefined) =>
-    `final delivery did not finish within shutdownTimeoutMs (${ms} ms); ${pending} payload(s) were not delivered. ${lastFailure ? `The last export failed: ${lastFailure}.` : 'Raise shutdownTimeoutMs or check the collector.'}`,
+    `final delivery did not finish within shutdownTimeoutMs (${ms} ms); ${pending} payload(s) were not delivered. ${lastFailure ? `The last export failed: ${lastFailure.replace(/\.$/, '')}.` : 'Raise shutdownTimeoutMs or check the collector.'}`,
   AGENT_WORKER_LOST: (workerId: number, pid: number, how: string, seconds: number) =>
     `cluster worker ${workerId} (pid ${pid}) exited (${how}) without handing over its current interval; the requests it served in its last ${seconds.toFixed(1)} s are lost (reported as agent.cluster.lost_seconds). A graceful stop (disconnect, SIGTERM) hands them over.`,
   AGENT_INSTALL_FAILED: (reason: string) =>
