@@ -58,6 +58,8 @@ function createSchema(db: Database.Database): void {
   }
   db.exec(`
     CREATE INDEX IF NOT EXISTS endpoint_points_rollup ON endpoint_points (rollup, end_ms);
+    -- The processes panel sums each process's requests in the range.
+    CREATE INDEX IF NOT EXISTS endpoint_points_instance ON endpoint_points (instance_id, end_ms);
     CREATE INDEX IF NOT EXISTS runtime_points_rollup ON runtime_points (rollup, time_ms);
     CREATE INDEX IF NOT EXISTS spans_slow ON spans (service, slow, start_ms);
     CREATE INDEX IF NOT EXISTS spans_end ON spans (end_ms);
