@@ -18,6 +18,7 @@ import { checkPreconditions, type Verdict } from './preconditions.js'
 import { ENV_PARENT_INSTANCE, ENV_ROLE, newIdentity, type ProcessIdentity } from './process-identity.js'
 import { RequestRecorder } from './request-recorder.js'
 import { RuntimeSampler } from './runtime-metrics.js'
+import { SlicedReports, type PendingReport } from './sliced-reports.js'
 import { kProcessStartReported } from './symbols.js'
 import { WorkerLink, type IntervalOwner, type UnacknowledgedHandOver, type WorkerInterval } from './worker-link.js'
 
@@ -39,11 +40,6 @@ const ERROR_FLUSH_MS = 5_000
  * to export them: one POST to a collector that answers, gzip included.
  */
 const EXPORT_RESERVE_MS = 200
-/**
- * The most event-loop time one slice of a report's encoding takes: an app
- * with hundreds of endpoints gets no latency spike at each report.
- */
-const ENCODE_SLICE_MS = 1
 /** How often a linked cluster worker hands its data to the primary. */
 const HAND_OVER_MS = 1000
 
@@ -67,8 +63,8 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   private timers: NodeJS.Timeout[] = []
   private firstRequestAttempts = 0
   private startScheduled = false
-  /** Metrics payloads being encoded a slice per turn of the event loop. */
-  private readonly encodings = new Set<PendingMetrics>()
+  /** Metrics reports being encoded a slice per turn of the event loop. */
+  private readonly reports: SlicedReports
   /** Totals since start, when the request metrics go out cumulative. */
   private cumulative: CumulativeTotals | undefined
   /** One bounded delivery per exit; reset when the app records more, and by `start()`. */
@@ -102,6 +98,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     this.recorder = new RequestRecorder(this.config)
     this.cumulative = this.config.temporality === 'cumulative' ? new CumulativeTotals(this.config.maxEndpoints) : undefined
     this.exporter = new Exporter(this.exporterOptions(), this.logger)
+    this.reports = new SlicedReports(this.exporter, this.logger)
     this.http = new HttpInstrumentation(this.recorder, this)
   }
 
@@ -267,7 +264,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   private async deliverUntil(deadline: number): Promise<boolean> {
     try {
       if (this.hub) await this.hub.collectFinal(deadline - Math.min(EXPORT_RESERVE_MS, (deadline - Date.now()) / 3))
-      this.finishEncodings()
+      this.reports.finishAll()
       this.handOnInterval(true)
       this.handOnErrors()
       if (this.handOver) await this.handOver
@@ -287,7 +284,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
    * `beforeExit` into a loop.
    */
   deliverBeforeExit(): Promise<void> {
-    const somethingNew = this.recorder.hasUnsent || this.encodings.size > 0 || (this.hub?.size ?? 0) > 0
+    const somethingNew = this.recorder.hasUnsent || this.reports.size > 0 || (this.hub?.size ?? 0) > 0
     if (this.exitDelivery.settled && somethingNew) this.exitDelivery.reset()
     if (!this.exitDelivery.called && !somethingNew && this.exporter.idle) return Promise.resolve()
     return this.exitDelivery.call(async () => {
@@ -306,10 +303,10 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       if (this.exitDelivery.settled) return
       // What the primary never acknowledged, if it died: this worker delivers it itself.
       const orphans = this.link?.takeUnacknowledged(true) ?? []
-      if (!this.recorder.hasUnsent && this.exporter.pendingCount === 0 && orphans.length === 0 && this.encodings.size === 0) return
+      if (!this.recorder.hasUnsent && this.exporter.pendingCount === 0 && orphans.length === 0 && this.reports.size === 0) return
       this.link = undefined // IPC cannot be waited for here: export directly
       this.exporter.pause()
-      this.finishEncodings()
+      this.reports.finishAll()
       this.exportInterval(true, orphans)
       this.handOnSlowTraces()
       this.handOnErrors()
@@ -375,45 +372,15 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}), temporality: this.config.temporality,
       ...(workers ? { processes: workers.processes, lost: workers.lost } : {}), ...(orphans.length > 0 ? { orphans } : {}),
     })
-    const pending: PendingMetrics = {
+    const report: PendingReport = {
       encoding,
       requests,
       // Delivered or dropped and counted: either way the workers may forget what it holds.
       ...(hub && marks && marks.length > 0 ? { settled: () => hub.acknowledge(marks) } : {}),
     }
     // The periodic report is encoded a slice per turn of the event loop; a last one at once.
-    if (final) this.enqueueMetrics(pending, Infinity)
-    else this.encodeInSlices(pending)
-  }
-
-  private enqueueMetrics({ encoding, requests, settled }: PendingMetrics, budgetMs: number): boolean {
-    if (!encoding.step(budgetMs)) return false
-    this.exporter.enqueue({ signal: 'metrics', body: encoding.result(), requests, ...(settled ? { settled } : {}) })
-    return true
-  }
-
-  private encodeInSlices(pending: PendingMetrics): void {
-    this.encodings.add(pending)
-    const slice = () => {
-      // Finished at once meanwhile (a delivery before exit).
-      if (!this.encodings.has(pending)) return
-      try {
-        if (!this.enqueueMetrics(pending, ENCODE_SLICE_MS)) {
-          setImmediate(slice)
-          return
-        }
-      } catch (err) {
-        this.logger.reportOnce('encode-failed', 'warn', 'AGENT_TASK_FAILED', 'encoding a report', describeError(err))
-      }
-      this.encodings.delete(pending)
-    }
-    slice()
-  }
-
-  /** Reports still being encoded in slices, finished now: before a delivery that must include them. */
-  private finishEncodings(): void {
-    for (const pending of this.encodings) this.enqueueMetrics(pending, Infinity)
-    this.encodings.clear()
+    if (final) this.reports.now(report)
+    else this.reports.inSlices(report)
   }
 
   /** A cluster worker's data, taken for the primary; runtime metrics only at the report interval. */
@@ -486,9 +453,3 @@ function instanceIdOf(resource: KeyValue[]): string {
   return value && 'stringValue' in value ? value.stringValue : ''
 }
 
-/** A metrics payload on its way to the exporter. */
-interface PendingMetrics {
-  encoding: MetricsEncoding
-  requests: number
-  settled?: () => void
-}
