@@ -20,8 +20,10 @@ function metricsBody(requests: number): string {
 const post = (url: string, path: string, body: string | Buffer, headers: Record<string, string> = {}) =>
   fetch(url + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
 
-test('stores what the agent sends and serves it back, percentiles from merged histograms', async () => {
+test('stores what the agent sends and serves it back, percentiles from merged histograms', async (t) => {
   const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'))
+  // Closed however the test ends: a failed assertion must not leave the worker thread running.
+  t.after(() => c.close())
   assert.equal((await post(c.url, '/v1/metrics', metricsBody(100))).status, 200)
   assert.equal((await post(c.url, '/v1/metrics', gzipSync(metricsBody(50)), { 'content-encoding': 'gzip' })).status, 200)
   const summary = (await (await fetch(`${c.url}/api/summary?service=shop`)).json()) as { endpoints: { count: number; errors: number; p50: number }[] }
@@ -29,11 +31,12 @@ test('stores what the agent sends and serves it back, percentiles from merged hi
   assert.equal(e.count, 150)
   assert.equal(e.errors, 30)
   assert.ok(Math.abs(e.p50 - 38) / 38 < 0.02, `p50 ${e.p50}`)
-  await c.close()
 })
 
-test('malformed and oversized payloads get a 400 with the reason, and nothing is stored', async () => {
+test('malformed and oversized payloads get a 400 with the reason, and nothing is stored', async (t) => {
   const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'))
+  // Closed however the test ends: a failed assertion must not leave the worker thread running.
+  t.after(() => c.close())
   const cases: [string | Buffer, RegExp][] = [
     ['{"resourceMetrics": [', /malformed JSON/],
     ['{"resourceMetrics": {}}', /\$\.resourceMetrics: expected an array/],
@@ -47,26 +50,29 @@ test('malformed and oversized payloads get a 400 with the reason, and nothing is
     assert.match(((await res.json()) as { error: string }).error, reason)
   }
   assert.deepEqual(await (await fetch(`${c.url}/api/services`)).json(), [])
-  await c.close()
 })
 
-test('with a key configured, a report without it gets a 401', async () => {
+test('with a key configured, a report without it gets a 401', async (t) => {
   const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'), 'sekret')
+  // Closed however the test ends: a failed assertion must not leave the worker thread running.
+  t.after(() => c.close())
   const res = await post(c.url, '/v1/metrics', metricsBody(1))
   assert.equal(res.status, 401)
   assert.match(((await res.json()) as { error: string }).error, /x-agent-key/)
   assert.equal((await post(c.url, '/v1/metrics', metricsBody(1), { 'x-agent-key': 'wrong' })).status, 401)
   assert.equal((await post(c.url, '/v1/metrics', metricsBody(1), { 'x-agent-key': 'sekret' })).status, 200)
-  await c.close()
 })
 
-test('data survives a collector restart', async () => {
+test('data survives a collector restart', async (t) => {
   const db = join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db')
   const first = await collector(db)
-  assert.equal((await post(first.url, '/v1/metrics', metricsBody(42))).status, 200)
-  await first.close()
+  try {
+    assert.equal((await post(first.url, '/v1/metrics', metricsBody(42))).status, 200)
+  } finally {
+    await first.close()
+  }
   const second = await collector(db)
+  t.after(() => second.close())
   const summary = (await (await fetch(`${second.url}/api/summary?service=shop`)).json()) as { endpoints: { count: number }[] }
   assert.equal(summary.endpoints[0]?.count, 42)
-  await second.close()
 })
