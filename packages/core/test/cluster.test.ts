@@ -18,6 +18,29 @@ const workerResources = (sink: OtlpSink) => {
   return ids
 }
 
+/**
+ * Load on the cluster, one worker SIGKILLed at request 400; waits until it was
+ * re-forked, then ends the cluster gracefully. `pauseEvery`: a 100 ms pause
+ * every so many requests, so the run spans several hand-overs.
+ */
+async function killWorkerUnderLoad(cluster: ReturnType<typeof startCluster>, pid: number, port: number, load: { requests: number; concurrency: number; pauseEvery?: number }) {
+  const { run, events, waitEvent } = cluster
+  let killedAt = 0
+  const completions = await clusterLoad(port, load.requests, load.concurrency, async (i) => {
+    if (load.pauseEvery && i % load.pauseEvery === 0) await new Promise((r) => setTimeout(r, 100))
+    if (i === 400) {
+      killedAt = Date.now()
+      run.child.send({ cmd: 'kill', pid })
+    }
+  })
+  await waitEvent((e) => e.event === 'exit' && e.pid === pid)
+  await waitEvent(() => events.filter((x) => x.event === 'listening').length >= 3)
+  run.child.send({ cmd: 'stop-reforking' })
+  run.kill('SIGTERM')
+  assert.notEqual(await exitWithin(run, 15_000), 'hung')
+  return { completions, killedAt }
+}
+
 test('graceful restarts and a graceful SIGTERM of the primary: the collector total equals the completed requests exactly', async () => {
   const sink = await OtlpSink.start()
   const { run, events, waitEvent } = startCluster(agentEnv(sink))
@@ -61,21 +84,11 @@ test("the primary's own SIGTERM handler disconnecting workers: every worker's la
 
 test('a worker killed mid-run: the total misses at most its unsent interval, and the primary says so', async () => {
   const sink = await OtlpSink.start()
-  const { run, events, waitEvent } = startCluster(agentEnv(sink))
+  const cluster = startCluster(agentEnv(sink))
+  const { run, waitEvent } = cluster
   const first = await waitEvent((e) => e.event === 'listening')
   const second = await waitEvent((e) => e.event === 'listening' && e.pid !== first.pid)
-  let killedAt = 0
-  const completions = await clusterLoad(first.port!, 1000, 8, (i) => {
-    if (i === 400) {
-      killedAt = Date.now()
-      run.child.send({ cmd: 'kill', pid: first.pid })
-    }
-  })
-  await waitEvent((e) => e.event === 'exit' && e.pid === first.pid)
-  await waitEvent(() => events.filter((x) => x.event === 'listening').length >= 3)
-  run.child.send({ cmd: 'stop-reforking' })
-  run.kill('SIGTERM')
-  assert.notEqual(await exitWithin(run, 15_000), 'hung')
+  const { completions, killedAt } = await killWorkerUnderLoad(cluster, first.pid!, first.port!, { requests: 1000, concurrency: 8 })
   const total = sink.requests()
   const lostWindow = completions.filter((c) => c.pid === first.pid && c.at >= killedAt - 1500).length
   const missing = completions.length - total
@@ -128,23 +141,12 @@ test('the primary SIGKILLed mid-run, 10 times: each worker delivers what the pri
 
 test('a worker SIGKILLed under load at a 60 s report interval loses about its last second, and the primary reports how long', async () => {
   const sink = await OtlpSink.start()
-  const { run, events, waitEvent } = startCluster({ ...agentEnv(sink), AGENT_FLUSH_INTERVAL_MS: '60000' })
+  const cluster = startCluster({ ...agentEnv(sink), AGENT_FLUSH_INTERVAL_MS: '60000' })
+  const { run, waitEvent } = cluster
   const first = await waitEvent((e) => e.event === 'listening')
   await waitEvent((e) => e.event === 'listening' && e.pid !== first.pid)
-  let killedAt = 0
   // Paced, so the run spans several hand-overs before the kill.
-  const completions = await clusterLoad(first.port!, 600, 4, async (i) => {
-    if (i % 50 === 0) await new Promise((r) => setTimeout(r, 100))
-    if (i === 400) {
-      killedAt = Date.now()
-      run.child.send({ cmd: 'kill', pid: first.pid })
-    }
-  })
-  await waitEvent((e) => e.event === 'exit' && e.pid === first.pid)
-  await waitEvent(() => events.filter((x) => x.event === 'listening').length >= 3)
-  run.child.send({ cmd: 'stop-reforking' })
-  run.kill('SIGTERM')
-  assert.notEqual(await exitWithin(run, 15_000), 'hung')
+  const { completions, killedAt } = await killWorkerUnderLoad(cluster, first.pid!, first.port!, { requests: 600, concurrency: 4, pauseEvery: 50 })
   const missing = completions.length - sink.requests()
   const lastSecond = completions.filter((c) => c.pid === first.pid && c.at >= killedAt - 1500).length
   const killedServed = completions.filter((c) => c.pid === first.pid).length

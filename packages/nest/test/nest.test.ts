@@ -36,14 +36,7 @@ test('nest mounted at a path: its first request gets the same endpoint as the la
     for (let i = 0; i < 3; i++) assert.equal((await get(`http://127.0.0.1:${port}/api/`)).status, 200)
     run.child.send('finish')
     assert.notEqual(await exitWithin(run, 15_000), 'hung')
-    const routes: Record<string, number> = {}
-    for (const body of sink.payloads('/v1/metrics')) for (const rm of body.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
-      if (m.name !== 'http.server.request.count') continue
-      for (const p of m.sum.dataPoints) {
-        const route = String(attrs(p.attributes)['http.route'])
-        routes[route] = (routes[route] ?? 0) + Number(p.asInt)
-      }
-    }
+    const routes = sink.requestsPerEndpoint(true)
     assert.deepEqual(routes, { '/api': 3 })
   } finally {
     run.kill()
@@ -60,15 +53,7 @@ async function serve(file: string, env: Record<string, string>, execArgv: string
     for (const path of paths) assert.equal((await get(`http://127.0.0.1:${port}${path}`)).status, 200, path)
     run.child.send('finish')
     assert.notEqual(await exitWithin(run, 15_000), 'hung')
-    const routes: Record<string, number> = {}
-    for (const body of sink.payloads('/v1/metrics')) for (const rm of body.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
-      if (m.name !== 'http.server.request.count') continue
-      for (const p of m.sum.dataPoints) {
-        const a = attrs(p.attributes)
-        const key = `${a['http.request.method']} ${a['http.route']}`
-        routes[key] = (routes[key] ?? 0) + Number(p.asInt)
-      }
-    }
+    const routes = sink.requestsPerEndpoint()
     const start = sink.logRecords().find((r) => r.attributes['event.name'] === 'agent.process.start')
     // The platform is learnt on the first request: the metrics after it carry it.
     const platforms = new Set(sink.payloads('/v1/metrics').flatMap((b) => b.resourceMetrics.map((rm: any) => attrs(rm.resource.attributes)['agent.framework.platform.name'])).filter(Boolean))

@@ -191,6 +191,22 @@ export class OtlpSink {
     return this.sumOf('http.server.request.count', filter)
   }
 
+  /** Requests stored per endpoint, keyed `METHOD route` (or by route alone with `byRoute`). */
+  requestsPerEndpoint(byRoute = false): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const rm of this.storedResourceMetrics()) {
+      for (const sm of rm.scopeMetrics ?? []) for (const m of sm.metrics ?? []) {
+        if (m.name !== 'http.server.request.count') continue
+        for (const p of m.sum.dataPoints) {
+          const a = attrs(p.attributes)
+          const key = byRoute ? String(a['http.route']) : `${a['http.request.method']} ${a['http.route']}`
+          out[key] = (out[key] ?? 0) + Number(p.asInt)
+        }
+      }
+    }
+    return out
+  }
+
   logRecords(): { resource: Record<string, unknown>; attributes: Record<string, unknown>; body: string }[] {
     const out = []
     for (const body of this.payloads('/v1/logs')) {
