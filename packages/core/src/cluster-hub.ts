@@ -2,7 +2,7 @@ import type { Worker } from 'node:cluster'
 import { Aggregator, type IntervalSnapshot } from './aggregator.js'
 import { AGENT_CMD, isAgentMessage, type AgentMessage } from './ipc-messages.js'
 import type { Logger } from './logger.js'
-import type { KeyValue } from './otlp-encoder.js'
+import type { KeyValue, LostWorker } from './otlp-encoder.js'
 import type { RuntimeSnapshot } from './runtime-metrics.js'
 
 export interface WorkerState {
@@ -28,14 +28,6 @@ export interface WorkerInterval {
   runtime?: RuntimeSnapshot
   /** The last hand-over this interval holds. */
   handOverThrough?: number
-}
-
-/** A worker that died without handing over what it served since its last hand-over. */
-export interface LostWorker {
-  workerId: number
-  pid: number
-  /** From its last hand-over to its death: the requests of that time are lost. */
-  seconds: number
 }
 
 /** Which hand-over of which worker a payload holds: acknowledged once that payload settles. */

@@ -2,7 +2,6 @@ import type { EndpointSnapshot, IntervalSnapshot } from './aggregator.js'
 import type { ErrorGroup } from './error-service.js'
 import type { DropCounts } from './exporter.js'
 import { HISTOGRAM_SCALE } from './histogram.js'
-import type { LostWorker } from './cluster-hub.js'
 import type { ProcessIdentity } from './process-identity.js'
 import type { RuntimeSnapshot } from './runtime-metrics.js'
 import { newTraceIds, type TraceRecord } from './slow-traces.js'
@@ -85,6 +84,14 @@ function sum(name: string, unit: string, start: string, end: string, points: { a
 
 function gauge(name: string, unit: string, end: string, value: number, attributes: KeyValue[] = []) {
   return { name, unit, gauge: { dataPoints: [{ attributes, timeUnixNano: end, asDouble: value }] } }
+}
+
+/** A worker that died without handing over what it served since its last hand-over. */
+export interface LostWorker {
+  workerId: number
+  pid: number
+  /** From its last hand-over to its death: the requests of that time are lost. */
+  seconds: number
 }
 
 export interface MetricsInput {
