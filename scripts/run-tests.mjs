@@ -26,8 +26,8 @@ function turbo(tasks, env) {
       const lines = buffer.split('\n')
       buffer = lines.pop() ?? ''
       for (const line of lines) {
-        // TAP (Node 20) writes "# pass 3", the spec reporter (Node 22 and later) "ℹ pass 3".
-        const m = /^(?:#|ℹ) (pass|fail|skipped) (\d+)\s*$/.exec(line)
+        // TAP writes "# pass 3", the spec reporter (Node 24 and later) "ℹ pass 3"; turbo prefixes the task.
+        const m = /(?:#|ℹ) (pass|fail|skipped) (\d+)\s*$/.exec(line)
         if (m) counts[m[1] === 'pass' ? 'passed' : m[1] === 'fail' ? 'failed' : 'skipped'] += Number(m[2])
       }
     })
