@@ -48,15 +48,10 @@ for (const major of versions) {
     const path = `${join(dir, 'bin')}:${process.env.PATH}`
     const version = spawnSync(join(dir, 'bin', 'node'), ['--version'], { encoding: 'utf8' }).stdout.trim()
     process.stdout.write(`\n=== tests on Node ${version} ===\n`)
-    // better-sqlite3 12 (the collector's store) aborts the process when V8 collects a statement
-    // outside a JS context on Node 24.19 and later (WiseLibs/better-sqlite3#1515); 13 fixes it but
-    // drops Node 20. Until the collector's store changes, its suite runs on Node 20 and 22 only.
-    const skipCollector = Number(major) >= 24
-    if (skipCollector) process.stdout.write(`@agent/collector is not tested on Node ${major}: better-sqlite3 12 aborts on it (see the README's Known limits)\n`)
-    const run = () => turbo(['test', ...(skipCollector ? ['--filter=!@agent/collector'] : [])], { PATH: path })
-    // The native addon is the collector's: built for this Node only where its suite runs.
-    result = skipCollector ? await run() : await withNativeAddonsFor(dir, major, run)
-    summary.push(`Node ${version.replace(/^v/, '')}: ${result.counts.passed} passed, ${result.counts.failed} failed, ${result.counts.skipped} skipped${skipCollector ? ' (the collector not run: better-sqlite3 12 aborts on it)' : ''}`)
+    // The native addon is the collector's (better-sqlite3, on Node 20 and 22: from 24 on it uses node:sqlite).
+    const run = () => turbo(['test'], { PATH: path })
+    result = Number(major) >= 24 ? await run() : await withNativeAddonsFor(dir, major, run)
+    summary.push(`Node ${version.replace(/^v/, '')}: ${result.counts.passed} passed, ${result.counts.failed} failed, ${result.counts.skipped} skipped`)
   } catch (err) {
     summary.push(`Node ${major}: could not run (${err.message})`)
     result = { ok: false }

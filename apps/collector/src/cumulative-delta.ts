@@ -1,7 +1,7 @@
 // OpenTelemetry SDKs send cumulative points by default (totals since the start); the store keeps
 // deltas. The last point of each series is kept in the database, so a restart of the collector
 // does not count a process's history twice.
-import type Database from 'better-sqlite3'
+import type { Db } from './sqlite.js'
 import type { ExplicitPoint, ExponentialPoint } from './histogram-convert.js'
 
 export const CUMULATIVE = 2
@@ -48,7 +48,7 @@ export type PointKind = 'sum' | 'histogram' | 'exponentialHistogram'
  * itself where there is no usable previous one (first point, a restart of the sender, a reset).
  * Min and max of a cumulative point cover all time, so a delta carries none.
  */
-export function toDelta(db: Database.Database, series: string, kind: PointKind, p: Point, startMs: number, endMs: number): { point: Point; startMs: number } {
+export function toDelta(db: Db, series: string, kind: PointKind, p: Point, startMs: number, endMs: number): { point: Point; startMs: number } {
   const startNs = String(p.startTimeUnixNano ?? '')
   const prevRow = db.prepare('SELECT start_ns, time_ms, point FROM cumulative_state WHERE series = ?').get(series) as { start_ns: string; time_ms: number; point: string } | undefined
   db.prepare('INSERT INTO cumulative_state VALUES (?, ?, ?, ?) ON CONFLICT(series) DO UPDATE SET start_ns = excluded.start_ns, time_ms = excluded.time_ms, point = excluded.point')

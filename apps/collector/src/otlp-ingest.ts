@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type Database from 'better-sqlite3'
+import type { Db } from './sqlite.js'
 import { LatencyHistogram } from '@agent/core/internal'
 import { CUMULATIVE, toDelta, type PointKind } from './cumulative-delta.js'
 import { fromExplicit, fromExponential, secondsPerUnit } from './histogram-convert.js'
@@ -48,7 +48,7 @@ function int(value: unknown, path: string): number {
 
 const nanosToMs = (v: unknown, path: string) => int(v, path) / 1e6
 
-function upsertProcess(db: Database.Database, instance: string, r: Record<string, string | number | boolean>, now: number, seen: { interval?: number; hasMetrics?: boolean } = {}): void {
+function upsertProcess(db: Db, instance: string, r: Record<string, string | number | boolean>, now: number, seen: { interval?: number; hasMetrics?: boolean } = {}): void {
   const service = String(r['service.name'] ?? 'unknown_service')
   db.prepare(`INSERT INTO processes (instance_id, service, host, pid, ppid, role, parent_instance_id, worker_id, framework, runtime_version, first_seen, last_seen, interval_ms, has_metrics)
     VALUES (@instance, @service, @host, @pid, @ppid, @role, @parent, @worker, @framework, @runtime, @now, @now, @interval, @hasMetrics)
@@ -101,7 +101,7 @@ function endpointOf(map: Map<string, EndpointRow>, a: Record<string, string | nu
   return e
 }
 
-function storeEndpoints(db: Database.Database, instance: string, service: string, endpoints: Iterable<EndpointRow>, source: 'metrics' | 'spans'): void {
+function storeEndpoints(db: Db, instance: string, service: string, endpoints: Iterable<EndpointRow>, source: 'metrics' | 'spans'): void {
   const insert = db.prepare(`INSERT INTO endpoint_points (instance_id, service, method, route, start_ms, end_ms, count, errors, aborted, hist, unit, source)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 's', ?)`)
   for (const e of endpoints) {
@@ -123,7 +123,7 @@ const temporalityOf = (v: unknown) => (v === CUMULATIVE || v === 'AGGREGATION_TE
  * never acknowledged, from/through. What the primary already delivered is
  * stored once: true for such a re-send, which is then skipped.
  */
-function deliveredBefore(db: Database.Database, instance: string, resource: Record<string, string | number | boolean>): boolean {
+function deliveredBefore(db: Db, instance: string, resource: Record<string, string | number | boolean>): boolean {
   const through = resource['agent.handover.through']
   if (typeof through !== 'number') return false
   if (resource['agent.handover.from'] === undefined) {
@@ -135,7 +135,7 @@ function deliveredBefore(db: Database.Database, instance: string, resource: Reco
 }
 
 /** Validates and stores an ExportMetricsServiceRequest in one transaction: all of it, or nothing and the reason. */
-export function ingestMetrics(db: Database.Database, body: unknown): void {
+export function ingestMetrics(db: Db, body: unknown): void {
   db.transaction(() => {
     const root = object(body, '$')
     const now = Date.now()
@@ -233,7 +233,7 @@ export interface TraceOptions {
   slowMs: number
 }
 
-export function ingestTraces(db: Database.Database, body: unknown, options: TraceOptions): void {
+export function ingestTraces(db: Db, body: unknown, options: TraceOptions): void {
   db.transaction(() => {
     const root = object(body, '$')
     const now = Date.now()
@@ -276,7 +276,7 @@ export function ingestTraces(db: Database.Database, body: unknown, options: Trac
   })()
 }
 
-export function ingestLogs(db: Database.Database, body: unknown): void {
+export function ingestLogs(db: Db, body: unknown): void {
   db.transaction(() => {
     const root = object(body, '$')
     for (const [ri, rlRaw] of array(root.resourceLogs, '$.resourceLogs').entries()) {

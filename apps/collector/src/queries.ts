@@ -1,6 +1,6 @@
 // What the dashboard and /api/* read, each within a time range. Latencies come out in ms.
 import { LatencyHistogram } from '@agent/core/internal'
-import type Database from 'better-sqlite3'
+import type { Db } from './sqlite.js'
 import { mergeStored } from './stored-histogram.js'
 import type { TimeRange } from './time-range.js'
 
@@ -16,20 +16,20 @@ const ms = (h: LatencyHistogram, q: number) => round(h.quantile(q) * 1000)
  * processes that send no endpoint metrics (an app that traces everything but sends no
  * metrics); otherwise a request would count twice.
  */
-function endpointPoints(db: Database.Database, service: string, range: TimeRange): StoredPoint[] {
+function endpointPoints(db: Db, service: string, range: TimeRange): StoredPoint[] {
   return db.prepare(`SELECT e.instance_id, method, route, start_ms, end_ms, count, errors, aborted, hist, unit FROM endpoint_points e
     WHERE e.service = ? AND e.end_ms > ? AND e.end_ms <= ?
       AND (e.source = 'metrics' OR NOT EXISTS (SELECT 1 FROM processes p WHERE p.instance_id = e.instance_id AND p.has_metrics = 1))
     ORDER BY e.end_ms`).all(service, range.from, range.to) as StoredPoint[]
 }
 
-export function services(db: Database.Database): string[] {
+export function services(db: Db): string[] {
   return (db.prepare('SELECT DISTINCT service FROM processes ORDER BY service').all() as { service: string }[]).map((r) => r.service)
 }
 
 export interface EndpointSummary { method: string; route: string; count: number; errors: number; aborted: number; errorRate: number; p50: number; p95: number; p99: number; perSecond: number }
 
-export function endpointSummary(db: Database.Database, service: string, range: TimeRange): EndpointSummary[] {
+export function endpointSummary(db: Db, service: string, range: TimeRange): EndpointSummary[] {
   const byEndpoint = new Map<string, { method: string; route: string; count: number; errors: number; aborted: number; h: LatencyHistogram }>()
   for (const r of endpointPoints(db, service, range)) {
     const key = `${r.method} ${r.route}`
@@ -55,7 +55,7 @@ export function endpointSummary(db: Database.Database, service: string, range: T
 export interface Series { endpoint: string; points: { t: number; count: number; perSecond: number; errors: number; p50: number; p95: number; p99: number }[] }
 
 /** Per endpoint, per bucket of the range: throughput, errors and percentiles from merged histograms. */
-export function timeseries(db: Database.Database, service: string, range: TimeRange): Series[] {
+export function timeseries(db: Db, service: string, range: TimeRange): Series[] {
   const series = new Map<string, Map<number, { count: number; errors: number; h: LatencyHistogram }>>()
   for (const r of endpointPoints(db, service, range)) {
     const key = `${r.method} ${r.route}`
@@ -85,7 +85,7 @@ export interface ProcessRow {
 }
 
 /** Processes that reported within the range; one silent for longer than `stoppedAfterMs` is marked stopped, at its last report. */
-export function processes(db: Database.Database, service: string, range: TimeRange): ProcessRow[] {
+export function processes(db: Db, service: string, range: TimeRange): ProcessRow[] {
   const rows = db.prepare(`SELECT p.instance_id, p.service, p.host, p.pid, p.ppid, p.role, p.parent_instance_id, p.framework, p.first_seen, p.last_seen, p.interval_ms,
       (SELECT COALESCE(SUM(count), 0) FROM endpoint_points e WHERE e.instance_id = p.instance_id AND e.end_ms > @from AND e.end_ms <= @to
         AND (e.source = 'metrics' OR p.has_metrics = 0)) AS requests
@@ -102,7 +102,7 @@ export function processes(db: Database.Database, service: string, range: TimeRan
 export interface RuntimeSeries { instance_id: string; name: string; points: { t: number; value: number }[] }
 
 /** Runtime gauges of the service's processes, each averaged per bucket of the range. */
-export function runtime(db: Database.Database, service: string, range: TimeRange): RuntimeSeries[] {
+export function runtime(db: Db, service: string, range: TimeRange): RuntimeSeries[] {
   const rows = db.prepare(`SELECT r.instance_id, r.name, (r.time_ms / @bucket) * @bucket AS t, AVG(r.value) AS value
     FROM runtime_points r JOIN processes p ON p.instance_id = r.instance_id
     WHERE p.service = @service AND r.time_ms > @from AND r.time_ms <= @to
@@ -117,7 +117,7 @@ export function runtime(db: Database.Database, service: string, range: TimeRange
   return [...out.values()]
 }
 
-export function slowTraces(db: Database.Database, service: string, range: TimeRange, limit = 50) {
+export function slowTraces(db: Db, service: string, range: TimeRange, limit = 50) {
   const roots = db.prepare(`SELECT * FROM spans WHERE service = ? AND slow = 1 AND start_ms > ? AND start_ms <= ? ORDER BY (end_ms - start_ms) DESC LIMIT ?`)
     .all(service, range.from, range.to, limit) as { trace_id: string; span_id: string; start_ms: number; end_ms: number; attributes: string }[]
   // The spans inside the server span's time: not the caller's client span around it.
@@ -129,11 +129,11 @@ export function slowTraces(db: Database.Database, service: string, range: TimeRa
 }
 
 /** Error groups seen within the range (their count is over all time: groups are stored whole). */
-export function errorGroups(db: Database.Database, service: string, range: TimeRange) {
+export function errorGroups(db: Db, service: string, range: TimeRange) {
   return db.prepare('SELECT * FROM errors WHERE service = ? AND last_seen > ? ORDER BY count DESC, last_seen DESC LIMIT 100').all(service, range.from)
 }
 
-export function counters(db: Database.Database, service: string, range: TimeRange): Record<string, number> {
+export function counters(db: Db, service: string, range: TimeRange): Record<string, number> {
   const rows = db.prepare('SELECT name, SUM(value) AS value FROM counter_points WHERE service = ? AND time_ms > ? AND time_ms <= ? GROUP BY name').all(service, range.from, range.to) as { name: string; value: number }[]
   return Object.fromEntries(rows.map((r) => [r.name, r.value]))
 }

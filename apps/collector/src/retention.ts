@@ -1,5 +1,5 @@
 // Retention: raw points for a window, per-minute rollups beyond it, nothing beyond `keepMs`.
-import type Database from 'better-sqlite3'
+import type { Db } from './sqlite.js'
 import { LatencyHistogram } from '@agent/core/internal'
 import { mergeStored } from './stored-histogram.js'
 
@@ -17,7 +17,7 @@ const PAYLOAD_ID_KEEP_MS = 60 * MINUTE
 
 interface RawPoint { instance_id: string; service: string; method: string; route: string; source: string; start_ms: number; end_ms: number; count: number; errors: number; aborted: number; hist: string | null; unit: string }
 
-export function applyRetention(db: Database.Database, now: number, options: RetentionOptions): { rolledUp: number; deleted: number } {
+export function applyRetention(db: Db, now: number, options: RetentionOptions): { rolledUp: number; deleted: number } {
   let deleted = 0
   let rolledUp = 0
   db.transaction(() => {

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3'
+import { openSqlite, type Db } from './sqlite.js'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 
@@ -16,10 +16,10 @@ const ADDED_COLUMNS: [table: string, column: string, definition: string][] = [
 ]
 
 /** Opens a collector file with the schema in place; both the reader (dashboard) and the writer (ingest worker) use it. */
-export function openDatabase(path: string): Database.Database {
+export function openDatabase(path: string): Db {
   if (path === ':memory:') throw new Error('the collector needs a database file (--db path/to/collector.db): ingest writes from a worker thread, which cannot share an in-memory database')
   mkdirSync(dirname(path), { recursive: true })
-  const db = new Database(path)
+  const db = openSqlite(path)
   db.pragma('journal_mode = WAL')
   db.pragma('synchronous = NORMAL')
   // The reader and the writer are two connections: wait for the other's lock rather than fail.
@@ -27,7 +27,7 @@ export function openDatabase(path: string): Database.Database {
   return db
 }
 
-function createSchema(db: Database.Database): void {
+function createSchema(db: Db): void {
   db.exec(`
     CREATE TABLE IF NOT EXISTS processes (
       instance_id TEXT PRIMARY KEY, service TEXT NOT NULL, host TEXT, pid INTEGER, ppid INTEGER, role TEXT,
@@ -68,7 +68,7 @@ function createSchema(db: Database.Database): void {
 
 /** The collector's SQLite file: everything it receives, kept across restarts. */
 export class Store {
-  readonly db: Database.Database
+  readonly db: Db
 
   constructor(readonly path: string) {
     this.db = openDatabase(path)

@@ -36,7 +36,8 @@ test('raw points for the window, per-minute rollups beyond it, old data deleted;
   assert.equal(before.count, 18)
 
   applyRetention(store.db, now, { rawMs: 24 * HOUR, keepMs: 7 * 24 * HOUR })
-  const rows = store.db.prepare('SELECT count, rollup FROM endpoint_points ORDER BY end_ms').all() as { count: number; rollup: number }[]
+  // Plain objects: node:sqlite (Node 24+) gives rows no prototype.
+  const rows = (store.db.prepare('SELECT count, rollup FROM endpoint_points ORDER BY end_ms').all() as { count: number; rollup: number }[]).map((r) => ({ ...r }))
   assert.deepEqual(rows, [{ count: 5, rollup: 1 }, { count: 7, rollup: 1 }, { count: 6, rollup: 0 }])
   const after = endpointSummary(store.db, 'ret', week)[0]!
   assert.equal(after.count, 18)
