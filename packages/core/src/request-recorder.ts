@@ -35,6 +35,24 @@ export type UnroutedNamer = (req: object, res: object) => string | undefined
 /** Names of what answered unrouted requests, per interval; past it, the status class. */
 const MAX_ANSWERER_NAMES = 20
 
+/** Names the agent made up this interval, at most `limit` of them: a crawler cannot grow it. */
+class BoundedNames {
+  private used = new Set<string>()
+  constructor(private readonly limit: number) {}
+
+  /** `name` if it is one of this interval's or there is room for it, else undefined. */
+  admit(name: string): string | undefined {
+    if (this.used.has(name)) return name
+    if (this.used.size >= this.limit) return undefined
+    this.used.add(name)
+    return name
+  }
+
+  reset(): void {
+    this.used = new Set()
+  }
+}
+
 /**
  * What happens at a request's end: it gets its endpoint name, is counted in
  * the interval's aggregate and, when slow or failed, is kept as a trace or an
@@ -59,11 +77,11 @@ export class RequestRecorder {
    * files, a scanner's URL) and gets a status-class name, never its URL.
    */
   routesExpected = false
-  /** Path names given to unrouted requests this interval (bounded by MAX_PATH_NAMES). */
-  private pathNamesUsed = new Set<string>()
+  /** Path names given to unrouted requests this interval. */
+  private readonly pathNamesUsed = new BoundedNames(MAX_PATH_NAMES)
   private readonly unroutedNamers: UnroutedNamer[] = []
-  /** Names of what answered unrouted requests this interval (bounded by MAX_ANSWERER_NAMES). */
-  private answererNamesUsed = new Set<string>()
+  /** Names of what answered unrouted requests this interval. */
+  private readonly answererNamesUsed = new BoundedNames(MAX_ANSWERER_NAMES)
 
   constructor(config: RecorderConfig) {
     this.aggregator = new Aggregator(config.maxEndpoints)
@@ -139,11 +157,7 @@ export class RequestRecorder {
   private unroutedName(url: string, status: number, res: ServerResponse): string {
     if (status === 404) return UNMATCHED_ROUTE
     if (this.routesExpected) return this.answererName(res) ?? unmatchedClass(status)
-    const name = this.pathNames.nameOf(url)
-    if (this.pathNamesUsed.has(name)) return name
-    if (this.pathNamesUsed.size >= MAX_PATH_NAMES) return unmatchedClass(status)
-    this.pathNamesUsed.add(name)
-    return name
+    return this.pathNamesUsed.admit(this.pathNames.nameOf(url)) ?? unmatchedClass(status)
   }
 
   /** `(static files)`: what answered, as the integration says, within its bound. */
@@ -151,12 +165,7 @@ export class RequestRecorder {
     for (const namer of this.unroutedNamers) {
       try {
         const answerer = namer(res.req, res)
-        if (answerer === undefined) continue
-        const name = `(${answerer})`
-        if (this.answererNamesUsed.has(name)) return name
-        if (this.answererNamesUsed.size >= MAX_ANSWERER_NAMES) return undefined
-        this.answererNamesUsed.add(name)
-        return name
+        if (answerer !== undefined) return this.answererNamesUsed.admit(`(${answerer})`)
       } catch {
         // a namer never breaks the measurement
       }
@@ -178,8 +187,8 @@ export class RequestRecorder {
 
   /** The interval's per-endpoint aggregate; the next one starts empty. */
   takeInterval(): IntervalSnapshot {
-    this.pathNamesUsed = new Set()
-    this.answererNamesUsed = new Set()
+    this.pathNamesUsed.reset()
+    this.answererNamesUsed.reset()
     return this.aggregator.drain()
   }
 
