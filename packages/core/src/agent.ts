@@ -65,7 +65,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   private startScheduled = false
   /** Metrics reports being encoded a slice per turn of the event loop. */
   private readonly reports: SlicedReports
-  /** Totals since start, when the request metrics go out cumulative. */
+  /** Totals since start, made at the first interval that goes out cumulative. */
   private cumulative: CumulativeTotals | undefined
   /** One bounded delivery per exit; reset when the app records more, and by `start()`. */
   private readonly exitDelivery = new Once<void>()
@@ -96,7 +96,6 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     this.factory = new GuardedFactory(this.logger, creators)
     this.identity = newIdentity()
     this.recorder = new RequestRecorder(this.config)
-    this.cumulative = this.config.temporality === 'cumulative' ? new CumulativeTotals(this.config.maxEndpoints) : undefined
     this.exporter = new Exporter(this.exporterOptions(), this.logger)
     this.reports = new SlicedReports(this.exporter, this.logger)
     this.http = new HttpInstrumentation(this.recorder, this)
@@ -123,7 +122,6 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     for (const problem of loaded.problems) problem(this.logger)
     this.recorder.configure(this.config)
     this.exporter.configure(this.exporterOptions())
-    this.cumulative = this.config.temporality === 'cumulative' ? (this.cumulative ?? new CumulativeTotals(this.config.maxEndpoints)) : undefined
     this.resource = undefined
   }
 
@@ -166,10 +164,14 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
         this.logger.reportOnce('standby', 'info', 'AGENT_STANDBY', verdict.reason)
       }
     } else if (verdict.reason !== 'already started') {
-      // A setting that is missing or wrong is a warning: with logLevel warn the app must not run unmonitored silently.
-      this.logger.reportOnce(`not-started:${verdict.reason}`, verdict.misconfigured ? 'warn' : 'info', 'AGENT_NOT_STARTED', verdict.reason)
+      this.reportNotStarted(verdict)
     }
     return verdict
+  }
+
+  private reportNotStarted(verdict: Extract<Verdict, { start: false }>): void {
+    // A setting that is missing or wrong is a warning: with logLevel warn the app must not run unmonitored silently.
+    this.logger.reportOnce(`not-started:${verdict.reason}`, verdict.misconfigured ? 'warn' : 'info', 'AGENT_NOT_STARTED', verdict.reason)
   }
 
   /** Every request's start, from the HTTP instrumentation. */
@@ -231,7 +233,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     }
     this.http.disable()
     this.state = 'idle'
-    this.logger.reportOnce(`not-started:${verdict.reason}`, verdict.misconfigured ? 'warn' : 'info', 'AGENT_NOT_STARTED', verdict.reason)
+    this.reportNotStarted(verdict)
     return false
   }
 
@@ -362,9 +364,10 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     let requests = requestsIn(interval)
     for (const worker of workers?.processes ?? []) requests += requestsIn(worker.interval)
     for (const orphan of orphans) requests += requestsIn(orphan.interval)
-    if (this.cumulative) {
-      interval = this.cumulative.add(this.identity.instanceId, interval)
-      for (const worker of workers?.processes ?? []) worker.interval = this.cumulative.add(instanceIdOf(worker.resource), worker.interval)
+    if (this.config.temporality === 'cumulative') {
+      const totals = (this.cumulative ??= new CumulativeTotals(this.config.maxEndpoints))
+      interval = totals.add(this.identity.instanceId, interval)
+      for (const worker of workers?.processes ?? []) worker.interval = totals.add(instanceIdOf(worker.resource), worker.interval)
     }
     const hub = this.hub
     const marks = workers?.marks
