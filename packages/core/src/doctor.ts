@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks'
 import { CONFIG_KEYS, describeValue, loadConfig, type AgentConfig } from './config.js'
 import { readCa } from './exporter.js'
 import { frameworkInfo } from './framework-info.js'
-import { send, SendError } from './http-transport.js'
+import { PLAIN_HTTP, send, SendError } from './http-transport.js'
 import { Logger } from './logger.js'
 import { checkPreconditions } from './preconditions.js'
 import { detectRole } from './process-identity.js'
@@ -94,7 +94,7 @@ async function checkEndpoint(config: AgentConfig, problem: (text: string) => voi
     else if (e.kind === 'connect-timeout') problem(`no connection to ${url.origin} within connectTimeoutMs (${config.connectTimeoutMs} ms): a firewall, or the wrong host.`)
     else if (e.kind === 'timeout') problem(`${url.origin} accepted the connection but did not answer within exportTimeoutMs (${config.exportTimeoutMs} ms): is it an OTLP/HTTP receiver?`)
     else if (e.kind === 'tls') problem(`TLS to ${url.origin} failed (${e.code ?? e.message}): set "caFile" to the CA that signed the collector's certificate.`)
-    else if (e.code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(e.message)) problem(`${url.origin} does not speak TLS: use http:// in "endpoint".`)
+    else if (e.code === PLAIN_HTTP) problem(`${url.origin} does not speak TLS: use http:// in "endpoint".`)
     else problem(`the report to ${url.origin} failed: ${e.code ? `${e.code}: ` : ''}${e.message}.`)
   }
 }

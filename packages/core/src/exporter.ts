@@ -5,7 +5,7 @@ import type { AgentConfig } from './config.js'
 import { sendAtExit } from './exit-sender.js'
 import { describeError } from './guards.js'
 import type { Logger } from './logger.js'
-import { send, SendError, type PendingSend, type SendResult } from './http-transport.js'
+import { PLAIN_HTTP, send, SendError, type PendingSend, type SendResult } from './http-transport.js'
 
 const gzipAsync = promisify(gzip)
 
@@ -406,8 +406,7 @@ function failureFix(error: SendError | undefined): string {
     case 'EMFILE':
     case 'ENFILE':
       return 'This process has no file descriptor left (its own limit, not the collector): raise the limit (ulimit -n) or look for a descriptor leak in the app.'
-    case 'ERR_SSL_WRONG_VERSION_NUMBER':
-    case 'EPROTO':
+    case PLAIN_HTTP:
       return 'The endpoint does not speak TLS: use http:// in "endpoint", or enable TLS on the collector.'
     case 'ECONNRESET':
       return 'The collector closed the connection; check that "endpoint" points at an OTLP/HTTP receiver.'

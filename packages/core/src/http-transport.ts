@@ -25,6 +25,9 @@ export class SendError extends Error {
   }
 }
 
+/** The code of a send that met a plain-http server with TLS: a wrong endpoint, not an untrusted certificate. */
+export const PLAIN_HTTP = 'ERR_SSL_WRONG_VERSION_NUMBER'
+
 const TLS_CODES = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
   'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID',
@@ -120,9 +123,10 @@ export function send(url: URL, body: Buffer, options: SendOptions, startRef = fa
     request.on('error', (err: NodeJS.ErrnoException) => {
       const code = err.code ?? ''
       // A plain-http server answering a TLS handshake is a wrong endpoint, not an untrusted certificate.
-      const plainHttp = code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number/i.test(err.message)
+      // OpenSSL reports it as EPROTO with "wrong version number": it gets the one code every reader checks.
+      const plainHttp = code === PLAIN_HTTP || /wrong version number/i.test(err.message)
       const kind: FailureKind = !plainHttp && (TLS_CODES.has(code) || code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL')) ? 'tls' : 'network'
-      fail(new SendError(kind, err.message, code))
+      fail(new SendError(kind, err.message, plainHttp ? PLAIN_HTTP : code))
     })
     request.on('response', (res) => {
       const status = res.statusCode ?? 0
