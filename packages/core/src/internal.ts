@@ -3,7 +3,7 @@
 export * from './index.js'
 export { frameworkInfo } from './framework-info.js'
 export { nameRequest, nameHandler, noteError } from './request-naming.js'
-export { joinRoute, routePathName } from './route-template.js'
+export { joinRoute, joinTemplates, routePathName } from './route-template.js'
 export { normalizePath } from './endpoint-normalizer.js'
 export { UNMATCHED_ROUTE, type RouteResolver, type UnroutedNamer } from './request-recorder.js'
 export { Aggregator, OVERFLOW_ROUTE, type IntervalSnapshot, type EndpointSnapshot } from './aggregator.js'

@@ -9,15 +9,20 @@ export function routePathName(path: unknown): string {
 }
 
 /**
- * A route template from the path a router is mounted at and the route's own
- * path, the one join for every integration, so a request gets the same name
- * however it was named. The mount path is the matched one (`/users/42/posts`:
- * Express keeps no template for it), so ids in it are collapsed like raw URLs;
- * a route at the mount point itself (`/`) is named by the mount path alone.
+ * A route template from a mount template and the route's own path: the one
+ * join every integration uses, so a request gets the same name however it was
+ * named. A route at the mount point itself (`/`) is named by the mount alone.
+ */
+export function joinTemplates(mount: string, routePath: string): string {
+  if (!mount) return routePath || '/'
+  if (routePath === '/' || routePath === '') return mount
+  return mount + routePath
+}
+
+/**
+ * The same, where only the mount path matched in the URL is known
+ * (`req.baseUrl`, `/users/42/posts`): ids in it are collapsed like raw URLs.
  */
 export function joinRoute(mountPath: string, routePath: string): string {
-  if (!mountPath) return routePath
-  const base = normalizePath(mountPath)
-  if (routePath === '/' || routePath === '') return base
-  return base + routePath
+  return joinTemplates(mountPath ? normalizePath(mountPath) : '', routePath)
 }

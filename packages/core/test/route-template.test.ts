@@ -1,6 +1,6 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { joinRoute, routePathName } from '../src/route-template.ts'
+import { joinRoute, joinTemplates, routePathName } from '../src/route-template.ts'
 
 test('joinRoute: one name for a route however it was named', () => {
   assert.equal(joinRoute('', '/users/:id'), '/users/:id')
@@ -8,6 +8,12 @@ test('joinRoute: one name for a route however it was named', () => {
   assert.equal(joinRoute('/api', ''), '/api')
   assert.equal(joinRoute('/api', '/users/:id'), '/api/users/:id')
   assert.equal(joinRoute('/users/42', '/posts'), '/users/:id/posts', 'ids in the matched mount path collapse')
+})
+
+test('joinTemplates: a mount template is joined as it is, never normalized', () => {
+  assert.equal(joinTemplates('/reports/2024-annual-review', '/:id'), '/reports/2024-annual-review/:id')
+  assert.equal(joinTemplates('/users/:name', '/'), '/users/:name')
+  assert.equal(joinTemplates('', ''), '/')
 })
 
 test('routePathName: strings, arrays and regexps', () => {

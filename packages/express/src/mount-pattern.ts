@@ -124,10 +124,3 @@ function mountName(path: unknown): string | undefined {
   if (Array.isArray(path)) return path.map((p) => (typeof p === 'string' ? trimSlash(p) : routePathName(p))).join('|')
   return typeof path === 'string' ? trimSlash(path) : routePathName(path)
 }
-
-/** A route's name under a mount: `/users/:name` + `/posts`; the mount alone for a route at `/`. */
-export function joinTemplate(mount: string, routePath: string): string {
-  if (!mount) return routePath || '/'
-  if (routePath === '/' || routePath === '') return mount
-  return mount + routePath
-}

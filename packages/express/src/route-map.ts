@@ -1,5 +1,5 @@
-import { joinRoute, routePathName } from '@agent/core/internal'
-import { joinTemplate, mountPattern, type LayerLike } from './mount-pattern.js'
+import { joinRoute, joinTemplates, routePathName } from '@agent/core/internal'
+import { mountPattern, type LayerLike } from './mount-pattern.js'
 
 interface RouterLike {
   stack?: LayerLike[]
@@ -98,12 +98,12 @@ export function routeOf(req: ExpressRequest): string | undefined {
   if (!app || !chains || chains.length === 0) return joinRoute(req.baseUrl ?? '', routePath)
   const prefix = appPrefix(app)
   if (chains.length === 1) {
-    const name = joinTemplate(prefix + chains[0]!, routePath)
+    const name = joinTemplates(prefix + chains[0]!, routePath)
     names.set(route, { app, name })
     return name
   }
   const chain = chains.find((c) => fits(prefix + c, req.baseUrl ?? '')) ?? chains[0]!
-  return joinTemplate(prefix + chain, routePath)
+  return joinTemplates(prefix + chain, routePath)
 }
 
 /** Each route's name, where its router is mounted in one place only, with the app it was made for. */
