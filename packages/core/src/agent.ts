@@ -11,6 +11,7 @@ import { ENV_INHERITED_OPTIONS, hasPreload, installForkHook, preloadPath, type F
 import type { FrameworkInfo } from './framework-info.js'
 import { GuardedFactory, describeError, type ResourceCreators } from './guards.js'
 import { HttpInstrumentation, type RequestStartObserver } from './http-instrumentation.js'
+import { clientInstrumentations } from './client-instrumentations.js'
 import { Logger } from './logger.js'
 import { Once } from './once.js'
 import { MetricsEncoding, encodeLogs, encodeMetrics, encodeTraces, errorLogs, processStartLog, resourceAttributes, type KeyValue, type LogInput } from './otlp-encoder.js'
@@ -60,6 +61,8 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   private readonly factory: GuardedFactory
   private readonly runtime = new RuntimeSampler()
   private readonly http: HttpInstrumentation
+  /** Calls out of the process on behalf of requests: outbound HTTP, databases. */
+  private readonly clients = clientInstrumentations()
   private timers: NodeJS.Timeout[] = []
   private firstRequestAttempts = 0
   private startScheduled = false
@@ -200,6 +203,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       this.exitDelivery.reset()
       this.shutdownOnce.reset()
       this.http.enable()
+      for (const client of this.clients) client.enable()
       this.runtime.start()
       this.spawn('flush', this.config.flushIntervalMs, () => this.handOnInterval(false))
       if (this.recorder.errors) this.spawn('error-service', ERROR_FLUSH_MS, () => this.handOnErrors())
@@ -247,6 +251,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     for (const t of this.timers) clearInterval(t)
     this.timers = []
     this.http.disable()
+    for (const client of this.clients) client.disable()
     this.runtime.stop()
     this.link?.stop()
     this.link = undefined
@@ -310,7 +315,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       this.exporter.pause()
       this.reports.finishAll()
       this.exportInterval(true, orphans)
-      this.handOnSlowTraces()
+      this.handOnTraces()
       this.handOnErrors()
       const sent = this.exporter.sendAtExit(this.config.shutdownTimeoutMs)
       if (!sent) this.logger.reportOnce('shutdown-timeout', 'warn', 'AGENT_SHUTDOWN_TIMEOUT', this.config.shutdownTimeoutMs, this.exporter.pendingCount, this.exporter.lastFailure)
@@ -341,11 +346,11 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   handOnInterval(final: boolean): void {
     if (this.link?.usable) this.handOver = this.link.handOver(final, this.takeWorkerInterval(true))
     else this.exportInterval(final)
-    this.handOnSlowTraces()
+    this.handOnTraces()
   }
 
-  private handOnSlowTraces(): void {
-    const traces = this.recorder.takeSlowTraces()
+  private handOnTraces(): void {
+    const traces = this.recorder.takeTraces()
     if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })
   }
 

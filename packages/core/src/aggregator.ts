@@ -1,4 +1,5 @@
 import { LatencyHistogram, type HistogramData } from './histogram.js'
+import { LAYERS, layerIndex, type Layer } from './layer-clock.js'
 
 export const OVERFLOW_ROUTE = '__overflow__'
 
@@ -11,7 +12,26 @@ export interface EndpointSnapshot {
   histogram: HistogramData
   /** Named by the agent, not by a route (see RequestRecorder): outside the endpoint cap. */
   unrouted?: true
+  /** Per layer its requests called: the calls and the time inside them (the rest is the app's own). */
+  layers?: LayerSnapshot[]
+  /** The statement shapes its requests ran `nPlusOneThreshold` times or more, with how many requests did. */
+  nPlusOne?: NPlusOneSnapshot[]
 }
+
+export interface LayerSnapshot {
+  layer: Layer
+  calls: number
+  timeS: number
+}
+
+export interface NPlusOneSnapshot {
+  layer: Layer
+  statement: string
+  requests: number
+}
+
+/** Statement shapes flagged as N+1 kept per endpoint per interval; more are counted under the first ones' endpoint no further. */
+const MAX_N_PLUS_ONE_SHAPES = 10
 
 export interface IntervalSnapshot {
   startMs: number
@@ -19,12 +39,49 @@ export interface IntervalSnapshot {
   endpoints: EndpointSnapshot[]
 }
 
-class EndpointStats {
+export class EndpointStats {
   count = 0
   errors = 0
   aborted = 0
   readonly histogram = new LatencyHistogram()
+  /** Per layer (`LAYERS` order), from the first request that called one. */
+  layerCalls: number[] | undefined = undefined
+  layerTimeS: number[] | undefined = undefined
+  /** Requests per flagged shape, keyed `layer` tab `statement`. */
+  nPlusOne: Map<string, number> | undefined = undefined
   constructor(readonly method: string, readonly route: string, readonly routed: boolean) {}
+
+  addLayer(layer: number, calls: number, timeS: number): void {
+    const allCalls = (this.layerCalls ??= new Array<number>(LAYERS.length).fill(0))
+    const allTime = (this.layerTimeS ??= new Array<number>(LAYERS.length).fill(0))
+    allCalls[layer]! += calls
+    allTime[layer]! += timeS
+  }
+
+  /** Counts requests that ran a shape too often; bounded per endpoint. */
+  flagNPlusOne(key: string, requests = 1): void {
+    const flagged = (this.nPlusOne ??= new Map())
+    const known = flagged.get(key)
+    if (known !== undefined) flagged.set(key, known + requests)
+    else if (flagged.size < MAX_N_PLUS_ONE_SHAPES) flagged.set(key, requests)
+  }
+
+  toSnapshot(): EndpointSnapshot {
+    const snapshot: EndpointSnapshot = { method: this.method, route: this.route, count: this.count, errors: this.errors, aborted: this.aborted, histogram: this.histogram.toJSON() }
+    if (!this.routed) snapshot.unrouted = true
+    if (this.layerCalls !== undefined) {
+      snapshot.layers = []
+      for (let i = 0; i < LAYERS.length; i++) if (this.layerCalls[i]! > 0) snapshot.layers.push({ layer: LAYERS[i]!, calls: this.layerCalls[i]!, timeS: this.layerTimeS![i]! })
+    }
+    if (this.nPlusOne !== undefined) {
+      snapshot.nPlusOne = []
+      for (const [key, requests] of this.nPlusOne) {
+        const tab = key.indexOf('\t')
+        snapshot.nPlusOne.push({ layer: key.slice(0, tab) as Layer, statement: key.slice(tab + 1), requests })
+      }
+    }
+    return snapshot
+  }
 }
 
 /**
@@ -46,12 +103,13 @@ export class Aggregator {
    * `routed`: named by a route. Names the agent made for requests no route
    * answered are bounded by their maker and never take a routed endpoint's slot.
    */
-  record(method: string, route: string, durationS: number, isError: boolean, aborted: boolean, routed = true): void {
+  record(method: string, route: string, durationS: number, isError: boolean, aborted: boolean, routed = true): EndpointStats {
     const stats = this.statsFor(method, route, routed)
     stats.count++
     if (isError) stats.errors++
     if (aborted) stats.aborted++
     stats.histogram.record(durationS)
+    return stats
   }
 
   private statsFor(method: string, route: string, routed: boolean): EndpointStats {
@@ -85,6 +143,11 @@ export class Aggregator {
       stats.errors += e.errors
       stats.aborted += e.aborted
       stats.histogram.merge(e.histogram)
+      for (const l of e.layers ?? []) {
+        const index = layerIndex[l.layer]
+        if (index !== undefined) stats.addLayer(index, l.calls, l.timeS)
+      }
+      for (const n of e.nPlusOne ?? []) stats.flagNPlusOne(`${n.layer}\t${n.statement}`, n.requests)
     }
   }
 
@@ -96,9 +159,7 @@ export class Aggregator {
   snapshot(now = Date.now()): IntervalSnapshot {
     const endpoints: EndpointSnapshot[] = []
     for (const routes of this.byMethod.values()) {
-      for (const s of routes.values()) {
-        endpoints.push({ method: s.method, route: s.route, count: s.count, errors: s.errors, aborted: s.aborted, histogram: s.histogram.toJSON(), ...(s.routed ? {} : { unrouted: true as const }) })
-      }
+      for (const s of routes.values()) endpoints.push(s.toSnapshot())
     }
     return { startMs: this.startMs, endMs: now, endpoints }
   }

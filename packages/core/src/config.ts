@@ -34,6 +34,8 @@ export interface AgentConfig {
   resourceAttributes: Record<string, string>
   /** Aggregation temporality of the request metrics: delta (each interval alone) or cumulative (since start). */
   temporality: 'delta' | 'cumulative'
+  /** A request that runs one statement shape this many times or more is flagged as an N+1 pattern. */
+  nPlusOneThreshold: number
 }
 
 type Kind = 'boolean' | 'string' | 'url' | 'int' | 'list' | 'level' | 'map' | 'temporality'
@@ -81,6 +83,7 @@ export const CONFIG_SPEC: { [K in keyof AgentConfig]: KeySpec<K> } = {
   headers: { kind: 'map', default: {}, secret: true, otelEnv: 'OTEL_EXPORTER_OTLP_HEADERS' },
   resourceAttributes: { kind: 'map', default: {}, otelEnv: 'OTEL_RESOURCE_ATTRIBUTES' },
   temporality: { kind: 'temporality', default: 'delta', otelEnv: 'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE' },
+  nPlusOneThreshold: ms(5, 2, 100_000),
 }
 
 export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as (keyof AgentConfig)[]

@@ -12,6 +12,9 @@ export interface ErrorGroup {
   lastSeenMs: number
   /** Filtered request context of the first occurrence. */
   context?: Record<string, unknown>
+  /** The first occurrence's trace and span (its request's own), so its trace can be found. */
+  traceId?: string
+  spanId?: string
 }
 
 /** Groups per flush: a storm of distinct errors stays bounded. */
@@ -25,7 +28,7 @@ const MAX_STACK = 8 * 1024
 export class ErrorService {
   private groups = new Map<string, ErrorGroup>()
 
-  capture(error: unknown, method: string, route: string, context?: Record<string, unknown>): void {
+  capture(error: unknown, method: string, route: string, context?: Record<string, unknown>, trace?: { traceId: string; spanId: string }): void {
     const err = error instanceof Error ? error : new Error(typeof error === 'string' ? error : safeJson(error))
     const type = err.name || 'Error'
     const message = String(err.message ?? '').slice(0, 1024)
@@ -41,7 +44,7 @@ export class ErrorService {
     }
     // Past the bound a new kind of error is not kept this interval; its request still counts as an error.
     if (this.groups.size >= MAX_GROUPS) return
-    this.groups.set(fingerprint, { fingerprint, type, message, stack, route, method, count: 1, firstSeenMs: now, lastSeenMs: now, ...(context ? { context } : {}) })
+    this.groups.set(fingerprint, { fingerprint, type, message, stack, route, method, count: 1, firstSeenMs: now, lastSeenMs: now, ...(context ? { context } : {}), ...(trace ? { traceId: trace.traceId, spanId: trace.spanId } : {}) })
   }
 
   get size(): number {

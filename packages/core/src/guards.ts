@@ -1,5 +1,6 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads'
 import type { Logger } from './logger.js'
+import { requestContext } from './request-context.js'
 
 /** What the factory creates resources with; tests swap in failing ones. */
 export interface ResourceCreators {
@@ -62,7 +63,8 @@ export class GuardedFactory {
 
   private create<T extends { unref?: () => unknown }>(what: string, make: () => T): T | undefined {
     try {
-      const resource = make()
+      // Outside any request's context: the agent's own work is never the app's (and holds no request alive).
+      const resource = requestContext.exit(make)
       resource.unref?.()
       this.logger.forget(`resource:${what}`)
       return resource

@@ -25,14 +25,13 @@ const shared = globalThis as { [kPipelined]?: WeakMap<object, RequestRecord> }
 const pipelined = (shared[kPipelined] ??= new WeakMap<object, RequestRecord>())
 
 /**
- * The request that started last: in the common case, the one a framework asks
- * about, found by identity without reading from `req` (with Express every
- * request object has a map of its own, so any read from it misses V8's caches).
+ * The request that started last (`contextState.latest`) is, in the common
+ * case, the one a framework asks about, found by identity without reading
+ * from `req` (with Express every request object has a map of its own, so any
+ * read from it misses V8's caches).
  */
-let latest: RequestRecord | undefined
-
 export function recordOf(req: object): RequestRecord | undefined {
-  const last = latest
+  const last = contextState.latest
   if (last !== undefined && last.req === req) return last
   try {
     const active = (req as { socket?: SocketSlot | null }).socket?.[kActive]
@@ -91,7 +90,7 @@ export class HttpInstrumentation implements RequestEnd {
     record.req = request
     record.res = response
     record.owner = this
-    latest = record
+    contextState.latest = record
     const socket = request.socket as (Socket & SocketSlot) | null
     const active = socket?.[kActive]
     if (socket && (active === undefined || active.done)) {

@@ -55,6 +55,23 @@ const agents = {
   https: new https.Agent({ keepAlive: true, maxSockets: 2, keepAliveMsecs: 1000 }),
 }
 
+/** The agent for a collector with a CA of its own (`caFile`): one, for the one CA configured. */
+let caAgent: { ca: string | Buffer; agent: https.Agent } | undefined
+
+function httpsAgentFor(ca: string | Buffer | undefined): https.Agent {
+  if (ca === undefined) return agents.https
+  if (caAgent?.ca !== ca) {
+    caAgent?.agent.destroy()
+    caAgent = { ca, agent: new https.Agent({ keepAlive: true, maxSockets: 2, keepAliveMsecs: 1000, ca }) }
+  }
+  return caAgent.agent
+}
+
+/** Whether an outbound request is the agent's own export (never measured as the app's call). */
+export function isTransportAgent(agent: unknown): boolean {
+  return agent === agents.http || agent === agents.https || (caAgent !== undefined && agent === caAgent.agent)
+}
+
 /** Parses Retry-After (seconds or an HTTP date) into ms, bounded. */
 export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined
@@ -99,9 +116,8 @@ export function send(url: URL, body: Buffer, options: SendOptions, startRef = fa
     try {
       request = lib.request(url, {
         method: 'POST',
-        agent: isHttps ? (options.ca ? undefined : agents.https) : agents.http,
+        agent: isHttps ? httpsAgentFor(options.ca) : agents.http,
         headers: { ...options.headers, 'content-length': String(body.length) },
-        ...(isHttps && options.ca ? { ca: options.ca } : {}),
       })
     } catch (err) {
       finish(() => reject(new SendError('network', (err as Error).message, (err as NodeJS.ErrnoException).code)))

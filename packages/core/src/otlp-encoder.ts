@@ -4,7 +4,8 @@ import type { DropCounts } from './exporter.js'
 import { HISTOGRAM_SCALE } from './histogram.js'
 import type { ProcessIdentity } from './process-identity.js'
 import type { RuntimeSnapshot } from './runtime-metrics.js'
-import { newTraceIds, type TraceRecord } from './slow-traces.js'
+import type { TraceRecord } from './slow-traces.js'
+import { newSpanId } from './trace-context.js'
 import type { FrameworkInfo } from './framework-info.js'
 import { performance } from 'node:perf_hooks'
 import { AGENT_VERSION } from './version.js'
@@ -19,8 +20,9 @@ export interface KeyValue { key: string; value: AnyValue }
 
 const DELTA = 1
 const CUMULATIVE = 2
-const SPAN_KIND_SERVER = 2
 const SPAN_KIND_INTERNAL = 1
+const SPAN_KIND_SERVER = 2
+const SPAN_KIND_CLIENT = 3
 const STATUS_ERROR = 2
 const SEVERITY_ERROR = 17
 const SEVERITY_INFO = 9
@@ -120,11 +122,26 @@ export interface MetricsInput {
 export const HAND_OVER_FROM = 'agent.handover.from'
 export const HAND_OVER_THROUGH = 'agent.handover.through'
 
-/** The four request metrics of one endpoint, as their data points: count, errors, aborted, duration. */
-function endpointPoints(e: EndpointSnapshot, start: string, end: string): [unknown, unknown, unknown, unknown] {
+/** The per-endpoint metrics, in the order `endpointPoints` gives their data points. */
+const ENDPOINT_METRICS = 7
+
+/**
+ * The data points of one endpoint, per metric: count, errors, aborted,
+ * duration, then (for requests that called out) time and calls per layer and
+ * the N+1 shapes, which may have none.
+ */
+function endpointPoints(e: EndpointSnapshot, start: string, end: string): unknown[][] {
   const attributes = [attr('http.request.method', e.method), attr('http.route', e.route)]
-  const sumPoint = (value: number) => ({ attributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(value) })
-  return [sumPoint(e.count), sumPoint(e.errors), sumPoint(e.aborted), {
+  const sumPoint = (value: number, pointAttributes = attributes) => ({ attributes: pointAttributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(value) })
+  const layerTime: unknown[] = []
+  const layerCalls: unknown[] = []
+  for (const l of e.layers ?? []) {
+    const layerAttributes = [...attributes, attr('agent.layer', l.layer)]
+    layerTime.push({ attributes: layerAttributes, startTimeUnixNano: start, timeUnixNano: end, asDouble: l.timeS })
+    layerCalls.push(sumPoint(l.calls, layerAttributes))
+  }
+  const nPlusOne = (e.nPlusOne ?? []).map((n) => sumPoint(n.requests, [...attributes, attr('agent.layer', n.layer), attr('db.query.text', n.statement)]))
+  return [[sumPoint(e.count)], [sumPoint(e.errors)], [sumPoint(e.aborted)], [{
     attributes,
     startTimeUnixNano: start,
     timeUnixNano: end,
@@ -135,25 +152,30 @@ function endpointPoints(e: EndpointSnapshot, start: string, end: string): [unkno
     // Numbers, not decimal strings: the JSON mapping accepts both, and a string per bucket was most of the encoding time.
     positive: { offset: e.histogram.offset, bucketCounts: e.histogram.counts },
     ...(e.histogram.count > 0 ? { min: e.histogram.min, max: e.histogram.max } : {}),
-  }]
+  }], layerTime, layerCalls, nPlusOne]
 }
 
-/** The request metrics of an interval with the given data points (per metric, see `endpointPoints`). */
-function requestMetrics(points: unknown[][], temporality: number) {
-  const sumOf = (name: string, dataPoints: unknown[]) => ({ name, unit: '{request}', sum: { aggregationTemporality: temporality, isMonotonic: true, dataPoints } })
-  return [
-    sumOf('http.server.request.count', points[0]!),
-    sumOf('http.server.request.errors', points[1]!),
-    sumOf('http.server.request.aborted', points[2]!),
-    { name: 'http.server.request.duration', unit: 's', exponentialHistogram: { aggregationTemporality: temporality, dataPoints: points[3]! } },
+/** The request metrics of an interval with the given data points (per metric, see `endpointPoints`); the layer and N+1 metrics only where some endpoint has them. */
+function requestMetrics(interval: IntervalSnapshot, points: unknown[][], temporality: number) {
+  const sumOf = (name: string, unit: string, dataPoints: unknown) => ({ name, unit, sum: { aggregationTemporality: temporality, isMonotonic: true, dataPoints } })
+  const metrics: unknown[] = [
+    sumOf('http.server.request.count', '{request}', points[0]),
+    sumOf('http.server.request.errors', '{request}', points[1]),
+    sumOf('http.server.request.aborted', '{request}', points[2]),
+    { name: 'http.server.request.duration', unit: 's', exponentialHistogram: { aggregationTemporality: temporality, dataPoints: points[3] } },
   ]
+  if (interval.endpoints.some((e) => e.layers !== undefined)) {
+    metrics.push(sumOf('agent.layer.duration', 's', points[4]), sumOf('agent.layer.calls', '{call}', points[5]))
+  }
+  if (interval.endpoints.some((e) => e.nPlusOne !== undefined)) metrics.push(sumOf('agent.n_plus_one.requests', '{request}', points[6]))
+  return metrics
 }
 
 function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | undefined, drops: DropCounts | undefined, temporality: number, points: (interval: IntervalSnapshot) => unknown[][]) {
   const start = nanos(interval.startMs)
   const end = nanos(interval.endMs)
   const metrics: unknown[] = []
-  if (interval.endpoints.length > 0) metrics.push(...requestMetrics(points(interval), temporality))
+  if (interval.endpoints.length > 0) metrics.push(...requestMetrics(interval, points(interval), temporality))
   if (runtime) {
     // Names and units of OpenTelemetry's conventions (durations in seconds); agent.* where they have none.
     const d = runtime.eventLoopDelayMs
@@ -216,8 +238,8 @@ export class MetricsEncoding {
   constructor(input: MetricsInput) {
     const text = skeleton(input, (interval) => {
       const k = this.sections.length
-      this.sections.push({ interval, start: nanos(interval.startMs), end: nanos(interval.endMs), pieces: [[], [], [], []], bytes: [] })
-      return [0, 1, 2, 3].map((m) => [marker(k, m)])
+      this.sections.push({ interval, start: nanos(interval.startMs), end: nanos(interval.endMs), pieces: Array.from({ length: ENDPOINT_METRICS }, () => []), bytes: [] })
+      return Array.from({ length: ENDPOINT_METRICS }, (_, m) => [marker(k, m)])
     })
     this.parts = text.split(MARKERS)
   }
@@ -230,18 +252,19 @@ export class MetricsEncoding {
       const { interval, start, end, pieces } = this.sections[this.section]!
       while (this.endpoint < interval.endpoints.length) {
         const points = endpointPoints(interval.endpoints[this.endpoint++]!, start, end)
-        for (let m = 0; m < 4; m++) pieces[m]!.push(JSON.stringify(points[m]))
+        for (let m = 0; m < ENDPOINT_METRICS; m++) for (const point of points[m]!) pieces[m]!.push(JSON.stringify(point))
         if ((this.endpoint & 15) === 0 && spent()) return false
       }
     }
-    for (; this.converted < this.sections.length * 4; this.converted++) {
-      const section = this.sections[this.converted >> 2]!
-      const m = this.converted & 3
+    const total = this.sections.length * ENDPOINT_METRICS
+    for (; this.converted < total; this.converted++) {
+      const section = this.sections[Math.floor(this.converted / ENDPOINT_METRICS)]!
+      const m = this.converted % ENDPOINT_METRICS
       section.bytes[m] = Buffer.from(`[${section.pieces[m]!.join(',')}]`)
       section.pieces[m] = []
       if (spent()) {
         this.converted++
-        return this.converted === this.sections.length * 4
+        return this.converted === total
       }
     }
     return true
@@ -282,31 +305,34 @@ function skeleton(input: MetricsInput, points: (interval: IntervalSnapshot) => u
 export function encodeTraces(resource: KeyValue[], traces: TraceRecord[]): string {
   const spans: unknown[] = []
   for (const t of traces) {
-    const { traceId, spanIds } = newTraceIds(t.spans.length)
-    const root = spanIds[0]!
-    const rootAttrs = [attr('http.request.method', t.method), attr('http.route', t.route), attr('url.path', t.url), attr('http.response.status_code', t.status)]
+    const { traceId, spanId: root, parentSpanId, traceState } = t.trace
+    const rootAttrs = [attr('http.request.method', t.method), attr('http.route', t.route), attr('url.path', t.url), attr('http.response.status_code', t.status), attr('agent.trace.reason', t.reason)]
     if (t.aborted) rootAttrs.push(attr('agent.request.aborted', true))
     if (t.droppedSpans) rootAttrs.push(attr('agent.spans.dropped', t.droppedSpans))
     spans.push({
-      traceId, spanId: root, name: t.name ?? `${t.method} ${t.route}`, kind: SPAN_KIND_SERVER,
+      traceId, spanId: root, ...(parentSpanId ? { parentSpanId } : {}), ...(traceState ? { traceState } : {}),
+      name: t.name ?? `${t.method} ${t.route}`, kind: SPAN_KIND_SERVER,
       startTimeUnixNano: nanos(t.startEpochMs), endTimeUnixNano: nanos(t.startEpochMs + t.durationMs),
       attributes: rootAttrs,
       status: t.error || t.status >= 500 ? { code: STATUS_ERROR, message: t.error ?? `HTTP ${t.status}` } : {},
     })
-    t.spans.forEach((s, i) => {
+    for (const s of t.spans) {
       spans.push({
-        traceId, spanId: spanIds[i + 1], parentSpanId: root, name: s.name, kind: SPAN_KIND_INTERNAL,
+        traceId, spanId: s.spanId ?? newSpanId(), parentSpanId: root, name: s.name, kind: s.client ? SPAN_KIND_CLIENT : SPAN_KIND_INTERNAL,
         startTimeUnixNano: nanos(t.startEpochMs + s.offsetMs), endTimeUnixNano: nanos(t.startEpochMs + s.offsetMs + s.durationMs),
         attributes: Object.entries(s.attributes ?? {}).map(([k, v]) => attr(k, v)),
         status: s.error ? { code: STATUS_ERROR, message: s.error } : {},
       })
-    })
+    }
   }
   return JSON.stringify({ resourceSpans: [{ resource: { attributes: resource }, scopeSpans: [{ scope, spans }] }] })
 }
 
 export interface LogInput {
   timeMs: number
+  /** The trace of the request it happened in. */
+  traceId?: string
+  spanId?: string
   severity: 'error' | 'info'
   body: string
   eventName: string
@@ -316,6 +342,7 @@ export interface LogInput {
 export function errorLogs(groups: ErrorGroup[]): LogInput[] {
   return groups.map((g) => ({
     timeMs: g.firstSeenMs,
+    ...(g.traceId ? { traceId: g.traceId, spanId: g.spanId } : {}),
     severity: 'error',
     body: `${g.type}: ${g.message}`,
     eventName: 'exception',
@@ -360,6 +387,7 @@ export function encodeLogs(resource: KeyValue[], logs: LogInput[]): string {
         scope,
         logRecords: logs.map((l) => ({
           timeUnixNano: nanos(l.timeMs),
+          ...(l.traceId ? { traceId: l.traceId, spanId: l.spanId } : {}),
           observedTimeUnixNano: nanos(Date.now()),
           severityNumber: l.severity === 'error' ? SEVERITY_ERROR : SEVERITY_INFO,
           severityText: l.severity.toUpperCase(),

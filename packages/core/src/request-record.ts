@@ -1,7 +1,13 @@
 import { performance } from 'node:perf_hooks'
+import type { LayerClock } from './layer-clock.js'
+import { contextFrom, type TraceContext } from './trace-context.js'
 
 export interface SpanRecord {
   name: string
+  /** A call out of the process (HTTP, a database), with its layer; else the app's own work. */
+  client?: true
+  /** Made when the span had to be named before its export: the `traceparent` of an outbound call. */
+  spanId?: string
   /** Start, relative to the request's start, in ms. */
   offsetMs: number
   durationMs: number
@@ -38,6 +44,12 @@ export class RequestRecord {
   res: object | undefined = undefined
   /** What ends it: the instrumentation that measured it. */
   owner: RequestEnd | undefined = undefined
+  /** Its trace context, made at first need (`traceOf`). */
+  trace: TraceContext | undefined = undefined
+  /** Time inside each layer, from its first client call on. */
+  layers: LayerClock | undefined = undefined
+  /** How often each statement shape ran (`layer` and shape joined by a tab), from its first statement on. */
+  statements: Map<string, number> | undefined = undefined
   constructor(readonly method: string, readonly url: string) {}
 
   get startEpochMs(): number {
@@ -50,4 +62,20 @@ export class RequestRecord {
     if (spans.length < MAX_SPANS) spans.push(span)
     else this.droppedSpans++
   }
+}
+
+/**
+ * The request's trace context: the caller's (its `traceparent`) with a span id
+ * of the request's own, or a new one. Made once, at first need, while the
+ * request is in flight or at its end.
+ */
+export function traceOf(record: RequestRecord): TraceContext {
+  if (record.trace !== undefined) return record.trace
+  let headers: Record<string, unknown> | undefined
+  try {
+    headers = (record.req as { headers?: Record<string, unknown> } | undefined)?.headers
+  } catch {
+    // a request object of another kind: a trace of its own
+  }
+  return (record.trace = contextFrom(headers))
 }

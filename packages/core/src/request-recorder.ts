@@ -1,16 +1,19 @@
 import type { ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import { Aggregator, type IntervalSnapshot } from './aggregator.js'
+import { Aggregator, type EndpointStats, type IntervalSnapshot } from './aggregator.js'
 import type { AgentConfig } from './config.js'
 import { PathNames, pathOf, paramsFromTemplate } from './endpoint-normalizer.js'
 import { ErrorService, type ErrorGroup } from './error-service.js'
 import { Redactor } from './redact.js'
-import type { RequestRecord } from './request-record.js'
-import { SlowTraceBuffer, type TraceRecord } from './slow-traces.js'
+import { LAYERS } from './layer-clock.js'
+import { traceOf, type RequestRecord } from './request-record.js'
+import { SlowTraceBuffer, type TraceReason, type TraceRecord } from './slow-traces.js'
 
 /** The endpoint for requests nothing answered (404): one, never one per URL. */
 export const UNMATCHED_ROUTE = '(unmatched)'
 const SLOW_TRACES_PER_INTERVAL = 20
+/** Endpoints per interval that get an example trace of their N+1 pattern (one each). */
+const N_PLUS_ONE_EXAMPLES_PER_INTERVAL = 20
 /** Normalized-path names per interval for requests no route named, where the app has no routes to name them. */
 const MAX_PATH_NAMES = 50
 
@@ -20,7 +23,7 @@ function unmatchedClass(status: number): string {
   return cls >= 1 && cls <= 5 ? `(unmatched ${cls}xx)` : UNMATCHED_ROUTE
 }
 
-type RecorderConfig = Pick<AgentConfig, 'maxEndpoints' | 'errorsEnabled' | 'sensitiveKeys' | 'keyHeader' | 'ignorePaths' | 'slowRequestMs'>
+type RecorderConfig = Pick<AgentConfig, 'maxEndpoints' | 'errorsEnabled' | 'sensitiveKeys' | 'keyHeader' | 'ignorePaths' | 'slowRequestMs' | 'nPlusOneThreshold'>
 
 /** Names a request the integration could not name while it ran (its app was instrumented late). */
 export type RouteResolver = (req: object) => string | undefined
@@ -57,7 +60,7 @@ class BoundedNames {
  * What happens at a request's end: it gets its endpoint name, is counted in
  * the interval's aggregate and, when slow or failed, is kept as a trace or an
  * error with its filtered context. The agent takes what it holds once per
- * interval (`takeInterval`, `takeSlowTraces`, `takeErrors`).
+ * interval (`takeInterval`, `takeTraces`, `takeErrors`).
  */
 export class RequestRecorder {
   readonly aggregator: Aggregator
@@ -69,6 +72,9 @@ export class RequestRecorder {
   private ignoreExact!: Set<string>
   private ignorePrefixes!: string[]
   private slowRequestMs!: number
+  private nPlusOneThreshold!: number
+  /** One example trace per endpoint per interval of its N+1 pattern, slow or not, keyed `method route`. */
+  private nPlusOneExamples = new Map<string, TraceRecord>()
   /** Asked, in order, for a request nothing named while it ran. */
   private readonly routeResolvers: RouteResolver[] = []
   /**
@@ -98,6 +104,7 @@ export class RequestRecorder {
     this.ignoreExact = new Set(config.ignorePaths.filter((p) => !p.endsWith('*')))
     this.ignorePrefixes = config.ignorePaths.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1))
     this.slowRequestMs = config.slowRequestMs
+    this.nPlusOneThreshold = config.nPlusOneThreshold
   }
 
   /** Paths not measured at all (health checks): `ignorePaths`, exact or with a trailing `*`. */
@@ -124,15 +131,17 @@ export class RequestRecorder {
 
   /** A request's end, from the HTTP instrumentation. */
   finish(record: RequestRecord, res: ServerResponse, aborted: boolean): void {
-    const durationMs = performance.now() - record.start
+    const endMs = performance.now()
+    const durationMs = endMs - record.start
     const status = res.statusCode
     const named = record.route ?? this.lateRoute(res)
     const route = named ?? this.unroutedName(record.url, status, res)
     // A thrown error the app turned into a 4xx is captured, but the request did not fail.
     // In seconds, the unit OpenTelemetry's conventions give http.server.request.duration.
-    this.aggregator.record(record.method, route, durationMs / 1000, status >= 500, aborted, named !== undefined)
+    const stats = this.aggregator.record(record.method, route, durationMs / 1000, status >= 500, aborted, named !== undefined)
+    const nPlusOne = record.layers !== undefined && this.recordInside(record, stats, endMs)
     const slow = durationMs >= this.slowRequestMs
-    if ((record.error === undefined || !this.errors) && !slow) return
+    if ((record.error === undefined || !this.errors) && !slow && !nPlusOne) return
     const req = res.req as (typeof res.req & { params?: Record<string, unknown> }) | undefined
     const params = record.params ?? paramsFromTemplate(route, record.url) ?? req?.params
     const url = this.redactor.url(record.url, params)
@@ -141,16 +150,43 @@ export class RequestRecorder {
         url,
         headers: req ? this.redactor.headers(req.headers) : {},
         ...(params ? { params: this.redactor.params(params) } : {}),
-      })
+      }, traceOf(record))
     }
-    if (slow) {
-      const error = record.error
-      this.slowTraces.add({
-        method: record.method, route, url: pathOf(url), status, ...(record.name ? { name: record.name } : {}),
-        startEpochMs: record.startEpochMs, durationMs, aborted, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
-        ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
-      })
+    if (!slow && !nPlusOne) return
+    const key = `${record.method} ${route}`
+    // An N+1 pattern gets one example per endpoint per interval, slow or not; a slow one is its example.
+    if (!slow && (this.nPlusOneExamples.has(key) || this.nPlusOneExamples.size >= N_PLUS_ONE_EXAMPLES_PER_INTERVAL)) return
+    const reason: TraceReason = slow ? 'slow' : 'n_plus_one'
+    const error = record.error
+    const trace: TraceRecord = {
+      trace: traceOf(record), reason,
+      method: record.method, route, url: pathOf(url), status, ...(record.name ? { name: record.name } : {}),
+      startEpochMs: record.startEpochMs, durationMs, aborted, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
+      ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
     }
+    if (slow) this.slowTraces.add(trace)
+    else this.nPlusOneExamples.set(key, trace)
+  }
+
+  /**
+   * What a request that called out spent inside each layer, added to its
+   * endpoint, and the statement shapes it ran too often. True if it has an
+   * N+1 pattern.
+   */
+  private recordInside(record: RequestRecord, stats: EndpointStats, endMs: number): boolean {
+    const clock = record.layers!
+    // Calls still in flight count up to the response.
+    clock.advance(endMs)
+    for (let i = 0; i < LAYERS.length; i++) if (clock.calls[i]! > 0) stats.addLayer(i, clock.calls[i]!, clock.timeMs[i]! / 1000)
+    let flagged = false
+    if (record.statements !== undefined) {
+      for (const [key, runs] of record.statements) {
+        if (runs < this.nPlusOneThreshold) continue
+        stats.flagNPlusOne(key)
+        flagged = true
+      }
+    }
+    return flagged
   }
 
   /** A bounded name for a request no route named: never a routed endpoint's slot, never one per URL. */
@@ -192,8 +228,13 @@ export class RequestRecorder {
     return this.aggregator.drain()
   }
 
-  takeSlowTraces(): TraceRecord[] {
-    return this.slowTraces.drain()
+  /** The interval's slow traces and N+1 examples; the next interval starts with none. */
+  takeTraces(): TraceRecord[] {
+    const traces = this.slowTraces.drain()
+    if (this.nPlusOneExamples.size === 0) return traces
+    traces.push(...this.nPlusOneExamples.values())
+    this.nPlusOneExamples = new Map()
+    return traces
   }
 
   takeErrors(): ErrorGroup[] {

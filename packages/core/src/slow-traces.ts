@@ -1,8 +1,13 @@
-import { randomBytes } from 'node:crypto'
 import type { SpanRecord } from './request-record.js'
+import type { TraceContext } from './trace-context.js'
 
-/** A finished slow request, ready to export as a trace (its ids are made at encoding). */
+/** Why a request's trace is exported. */
+export type TraceReason = 'slow' | 'n_plus_one'
+
+/** A finished request kept to export as a trace: a slow one, or an example of an N+1 pattern. */
 export interface TraceRecord {
+  trace: TraceContext
+  reason: TraceReason
   /** Root span name; `METHOD route` by default. */
   name?: string
   method: string
@@ -15,14 +20,6 @@ export interface TraceRecord {
   aborted: boolean
   spans: SpanRecord[]
   droppedSpans: number
-}
-
-/** A trace id and one span id for the root and each span, from one random read. */
-export function newTraceIds(spans: number): { traceId: string; spanIds: string[] } {
-  const bytes = randomBytes(16 + 8 * (spans + 1))
-  const spanIds: string[] = []
-  for (let i = 0; i <= spans; i++) spanIds.push(bytes.subarray(16 + 8 * i, 24 + 8 * i).toString('hex'))
-  return { traceId: bytes.subarray(0, 16).toString('hex'), spanIds }
 }
 
 /** Keeps the slowest requests of an interval, at most `limit`: a faster one gives way to a slower. */

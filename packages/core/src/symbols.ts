@@ -19,3 +19,5 @@ export const kActiveRequest = Symbol.for('@agent/core.active-request')
 export const kPipelinedRequests = Symbol.for('@agent/core.pipelined-requests')
 /** An http.Server: a cluster worker hands over at its 'close' (worker-link.ts). */
 export const kServerWatched = Symbol.for('@agent/core.worker-server-watched')
+/** On Node 20's `ClientRequest.prototype`: the agent's one wrapper of `_implicitHeader` is installed (outbound-http.ts). */
+export const kImplicitHeaderWrapped = Symbol.for('@agent/core.implicit-header-wrapped')

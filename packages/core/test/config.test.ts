@@ -41,6 +41,7 @@ const samples: Record<string, { good: unknown; bad: unknown; envGood: string }> 
   headers: { good: { 'x-tenant': 'a' }, bad: { n: 1 }, envGood: 'x-tenant=b,authorization=Bearer%20t' },
   resourceAttributes: { good: { 'deployment.environment': 'prod' }, bad: 'env', envGood: 'deployment.environment=staging' },
   temporality: { good: 'cumulative', bad: 'sometimes', envGood: 'delta' },
+  nPlusOneThreshold: { good: 3, bad: 1, envGood: '8' },
 }
 
 test('every config key has a sample here', () => {

@@ -85,13 +85,18 @@ test('metrics decode with the OTLP proto: sums, exponential histogram, gauges, d
 
 test('traces decode with the OTLP proto: a server span and its children share the trace', () => {
   const json = encodeTraces(resource, [{
+    trace: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', flags: '01' }, reason: 'slow',
     method: 'GET', route: '/slow', url: '/slow', status: 500, startEpochMs: Date.now() - 900, durationMs: 900, aborted: false, droppedSpans: 0, error: 'boom',
-    spans: [{ name: 'db.query', offsetMs: 10, durationMs: 800, attributes: { 'db.system': 'sqlite' } }],
+    spans: [{ name: 'db.query', offsetMs: 10, durationMs: 800, attributes: { 'db.system': 'sqlite' } }, { name: 'SELECT', client: true, spanId: '00f067aa0ba902b7', offsetMs: 20, durationMs: 5, attributes: { 'agent.layer': 'postgresql' } }],
   }])
   const decoded = roundTrip(proto.trace.v1.ExportTraceServiceRequest, json)
   const spans = decoded.resourceSpans[0].scopeSpans[0].spans
-  assert.equal(spans.length, 2)
+  assert.equal(spans.length, 3)
   assert.equal(spans[0].kind, 2)
+  assert.equal(Buffer.from(spans[0].traceId, 'base64').toString('hex'), '0af7651916cd43dd8448eb211c80319c')
+  assert.equal(spans[1].kind, 1, 'the app\'s own span is internal')
+  assert.equal(spans[2].kind, 3, 'a call out is a client span')
+  assert.equal(Buffer.from(spans[2].spanId, 'base64').toString('hex'), '00f067aa0ba902b7', 'the id it was propagated with')
   assert.equal(spans[1].traceId, spans[0].traceId)
   assert.equal(spans[1].parentSpanId, spans[0].spanId)
   assert.equal(spans[0].status.code, 2)

@@ -1,0 +1,12 @@
+import { OutboundHttp } from './outbound-http.js'
+
+/** One source of client calls (outbound HTTP, a database driver): on while the agent runs. */
+export interface ClientInstrumentation {
+  enable(): void
+  disable(): void
+}
+
+/** Every source of client calls the agent reads, made once per agent. */
+export function clientInstrumentations(): ClientInstrumentation[] {
+  return [new OutboundHttp()]
+}

@@ -1,0 +1,208 @@
+import dc from 'node:diagnostics_channel'
+import http, { type ClientRequest, type IncomingMessage } from 'node:http'
+import { startClientCall, type ClientCall } from './client-calls.js'
+import { normalizePath } from './endpoint-normalizer.js'
+import { isTransportAgent } from './http-transport.js'
+import { kImplicitHeaderWrapped } from './symbols.js'
+import { TRACEPARENT, TRACESTATE } from './trace-context.js'
+
+// Node's HTTP client. 'created' is published while headers can still be set
+// (Node 22 and later); Node 20 publishes only 'start', after they are written.
+const HTTP_CREATED = 'http.client.request.created'
+const HTTP_RESPONSE = 'http.client.response.finish'
+const HTTP_ERROR = 'http.client.request.error'
+// undici, and Node's fetch built on it, publish these in every supported version.
+const UNDICI_CREATE = 'undici:request:create'
+const UNDICI_HEADERS = 'undici:request:headers'
+const UNDICI_ERROR = 'undici:request:error'
+
+/** A call's URL without its query (a value) and without credentials. */
+function urlFull(origin: string, path: string): string {
+  const q = path.indexOf('?')
+  return origin + (q === -1 ? path : path.slice(0, q))
+}
+
+/** `http.response.status_code`, and for a client call a 4xx or 5xx is a failure (OpenTelemetry's conventions). */
+function statusAttributes(status: number): { attributes: Record<string, number>; error?: string } {
+  return status >= 400 ? { attributes: { 'http.response.status_code': status }, error: String(status) } : { attributes: { 'http.response.status_code': status } }
+}
+
+/**
+ * Outbound HTTP calls made on behalf of a request: each one carries the
+ * request's `traceparent` and becomes a client span in the `http` layer, from
+ * the call's start to its response's headers. Node's HTTP client and undici
+ * (`fetch`) are read from their diagnostics channels; Node 20's HTTP client,
+ * which publishes no channel while headers can still be set, gets one wrapper
+ * on `ClientRequest.prototype._implicitHeader`, installed once, never raising.
+ */
+export class OutboundHttp {
+  private enabled = false
+  private readonly calls = new WeakMap<object, ClientCall>()
+
+  private readonly onHttpCreated = (message: unknown) => {
+    try {
+      const request = (message as { request: ClientRequest }).request
+      const call = this.startHttp(request)
+      if (call !== undefined) this.inject(request, call)
+    } catch {
+      // the call goes unmeasured; the app's request is untouched
+    }
+  }
+
+  private startHttp(request: ClientRequest): ClientCall | undefined {
+    if (!this.enabled || isTransportAgent((request as { agent?: unknown }).agent) || this.calls.has(request)) return undefined
+    const protocol = request.protocol ?? 'http:'
+    const host = String(request.getHeader('host') ?? request.host)
+    const port = Number(/:(\d+)$/.exec(host)?.[1] ?? (protocol === 'https:' ? 443 : 80))
+    const origin = `${protocol}//${request.host}:${port}`
+    const call = startClientCall({
+      layer: 'http',
+      name: request.method,
+      statement: `${request.method} ${origin}${normalizePath(request.path)}`,
+      attributes: { 'http.request.method': request.method, 'server.address': request.host, 'server.port': port, 'url.full': urlFull(origin, request.path) },
+    })
+    if (call !== undefined) this.calls.set(request, call)
+    return call
+  }
+
+  private inject(request: ClientRequest, call: ClientCall): void {
+    if (request.headersSent || request.hasHeader(TRACEPARENT)) return
+    request.setHeader(TRACEPARENT, call.traceparent())
+    const state = call.traceState
+    if (state !== undefined && !request.hasHeader(TRACESTATE)) request.setHeader(TRACESTATE, state)
+  }
+
+  private readonly onHttpResponse = (message: unknown) => {
+    const { request, response } = message as { request: ClientRequest; response: IncomingMessage }
+    const call = this.calls.get(request)
+    if (call === undefined) return
+    this.calls.delete(request)
+    const { attributes, error } = statusAttributes(response.statusCode ?? 0)
+    call.end(error, attributes)
+  }
+
+  private readonly onHttpError = (message: unknown) => {
+    const { request, error } = message as { request: object; error: unknown }
+    const call = this.calls.get(request)
+    if (call === undefined) return
+    this.calls.delete(request)
+    call.end(error ?? 'error')
+  }
+
+  private readonly onUndiciCreate = (message: unknown) => {
+    try {
+      const request = (message as { request: UndiciRequest }).request
+      if (!this.enabled || this.calls.has(request)) return
+      const origin = String(request.origin)
+      const url = new URL(origin)
+      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
+      const call = startClientCall({
+        layer: 'http',
+        name: request.method,
+        statement: `${request.method} ${url.protocol}//${url.hostname}:${port}${normalizePath(request.path)}`,
+        attributes: { 'http.request.method': request.method, 'server.address': url.hostname, 'server.port': port, 'url.full': urlFull(`${url.protocol}//${url.host}`, request.path) },
+      })
+      if (call === undefined) return
+      this.calls.set(request, call)
+      if (typeof request.addHeader !== 'function' || hasUndiciHeader(request.headers, TRACEPARENT)) return
+      request.addHeader(TRACEPARENT, call.traceparent())
+      const state = call.traceState
+      if (state !== undefined && !hasUndiciHeader(request.headers, TRACESTATE)) request.addHeader(TRACESTATE, state)
+    } catch {
+      // the call goes unmeasured; the app's request is untouched
+    }
+  }
+
+  private readonly onUndiciHeaders = (message: unknown) => {
+    const { request, response } = message as { request: object; response: { statusCode: number } }
+    const call = this.calls.get(request)
+    if (call === undefined) return
+    this.calls.delete(request)
+    const { attributes, error } = statusAttributes(response.statusCode)
+    call.end(error, attributes)
+  }
+
+  enable(): void {
+    if (this.enabled) return
+    this.enabled = true
+    if (!wrapImplicitHeader(this)) dc.subscribe(HTTP_CREATED, this.onHttpCreated)
+    dc.subscribe(HTTP_RESPONSE, this.onHttpResponse)
+    dc.subscribe(HTTP_ERROR, this.onHttpError)
+    dc.subscribe(UNDICI_CREATE, this.onUndiciCreate)
+    dc.subscribe(UNDICI_HEADERS, this.onUndiciHeaders)
+    dc.subscribe(UNDICI_ERROR, this.onHttpError)
+  }
+
+  disable(): void {
+    if (!this.enabled) return
+    this.enabled = false
+    dc.unsubscribe(HTTP_CREATED, this.onHttpCreated)
+    dc.unsubscribe(HTTP_RESPONSE, this.onHttpResponse)
+    dc.unsubscribe(HTTP_ERROR, this.onHttpError)
+    dc.unsubscribe(UNDICI_CREATE, this.onUndiciCreate)
+    dc.unsubscribe(UNDICI_HEADERS, this.onUndiciHeaders)
+    dc.unsubscribe(UNDICI_ERROR, this.onHttpError)
+  }
+
+  /** Node 20's path (see the class): the call starts when its headers are written. */
+  beforeHeaders(request: ClientRequest): void {
+    this.onHttpCreated({ request })
+  }
+}
+
+interface UndiciRequest {
+  origin: unknown
+  method: string
+  path: string
+  headers: unknown
+  addHeader?: (name: string, value: string) => void
+}
+
+/** undici keeps headers as a raw string (v5) or a flat [name, value, ...] list (v6 on). */
+function hasUndiciHeader(headers: unknown, name: string): boolean {
+  if (typeof headers === 'string') return new RegExp(`(^|\\r\\n)${name}:`, 'i').test(headers)
+  if (Array.isArray(headers)) {
+    for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) return true
+  }
+  return false
+}
+
+/** Node versions whose HTTP client publishes 'created' need no wrapper. */
+const hasCreatedChannel = (() => {
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number]
+  return major > 22 || (major === 22 && minor >= 12)
+})()
+
+type ImplicitHeaderProto = { _implicitHeader?: (this: ClientRequest) => void; [kImplicitHeaderWrapped]?: { target: OutboundHttp | undefined } }
+
+/**
+ * Node 20: one wrapper on `_implicitHeader`, the method that writes a client
+ * request's headers, for every copy of the agent (the one whose instrumentation
+ * is current is called). False where it is not needed or not possible.
+ */
+function wrapImplicitHeader(target: OutboundHttp): boolean {
+  if (hasCreatedChannel) return false
+  try {
+    const proto = http.ClientRequest.prototype as unknown as ImplicitHeaderProto
+    const existing = proto[kImplicitHeaderWrapped]
+    if (existing !== undefined) {
+      existing.target = target
+      return true
+    }
+    const original = proto._implicitHeader
+    if (typeof original !== 'function') return false
+    const slot: { target: OutboundHttp | undefined } = { target }
+    Object.defineProperty(proto, kImplicitHeaderWrapped, { value: slot })
+    proto._implicitHeader = function implicitHeader(this: ClientRequest) {
+      try {
+        slot.target?.beforeHeaders(this)
+      } catch {
+        // never the app's request
+      }
+      return original.call(this)
+    }
+    return true
+  } catch {
+    return false
+  }
+}
