@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks'
 import { Store } from '../apps/collector/src/store.ts'
 import { endpointSummary, processes, runtime, timeseries } from '../apps/collector/src/queries.ts'
 import { timeRange } from '../apps/collector/src/time-range.ts'
+import { rebuildRollups } from '../apps/collector/src/rollups.ts'
 
 const { values: opt } = parseArgs({ options: { processes: { type: 'string', default: '50' }, endpoints: { type: 'string', default: '5' }, days: { type: 'string', default: '7' } } })
 const P = Number(opt.processes)
@@ -39,7 +40,10 @@ db.transaction(() => {
   }
 })()
 const rows = P * E * minutes
-process.stdout.write(`stored ${rows.toLocaleString()} endpoint points (${P} processes x ${E} endpoints x ${minutes} minutes) in ${((performance.now() - started) / 1000).toFixed(1)} s\n\n`)
+process.stdout.write(`stored ${rows.toLocaleString()} endpoint points (${P} processes x ${E} endpoints x ${minutes} minutes) in ${((performance.now() - started) / 1000).toFixed(1)} s\n`)
+const rebuildStarted = performance.now()
+rebuildRollups(db)
+process.stdout.write(`rollups built from them in ${((performance.now() - rebuildStarted) / 1000).toFixed(1)} s\n\n`)
 
 process.stdout.write('| range | summary (ms) | time series (ms) | runtime (ms) | processes (ms) |\n|---|---:|---:|---:|---:|\n')
 for (const name of ['15m', '1h', '6h', '24h', '7d']) {

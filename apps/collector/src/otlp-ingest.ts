@@ -3,6 +3,7 @@ import type { Db } from './sqlite.js'
 import { LatencyHistogram } from '@agent/core/internal'
 import { CUMULATIVE, toDelta, type PointKind } from './cumulative-delta.js'
 import { fromExplicit, fromExponential, secondsPerUnit } from './histogram-convert.js'
+import { addPoint, addToRollups } from './rollups.js'
 
 /** The endpoint of requests an SDK measured without a route template. */
 export const NO_ROUTE = '(no route)'
@@ -82,6 +83,7 @@ const DURATION_METRICS = new Map([
 ])
 
 const SPAN_KIND_SERVER = 2
+const SPAN_KIND_CONSUMER = 5
 const STATUS_ERROR = 2
 
 interface EndpointRow {
@@ -109,7 +111,86 @@ function storeEndpoints(db: Db, instance: string, service: string, endpoints: It
     const count = e.counted ? e.count : e.histCount
     const errors = e.erred ? e.errors : e.histErrors
     if (count === 0 && !e.hist?.count) continue
-    insert.run(instance, service, e.method, e.route, Math.round(e.start), Math.round(e.end), count, errors, e.aborted, e.hist ? JSON.stringify(e.hist.toJSON()) : null, source)
+    const end = Math.round(e.end)
+    insert.run(instance, service, e.method, e.route, Math.round(e.start), end, count, errors, e.aborted, e.hist ? JSON.stringify(e.hist.toJSON()) : null, source)
+    addToRollups(db, { family: 'endpoint', service, key: JSON.stringify([e.method, e.route, source, source === 'spans' ? instance : '']), endMs: end, n1: count, n2: errors, n3: e.aborted, hist: e.hist ? e.hist.toJSON() : null })
+    addToRollups(db, { family: 'requests', service, key: JSON.stringify([instance, source]), endMs: end, n1: count })
+  }
+}
+
+type Attrs = Record<string, string | number | boolean>
+
+/** The agent's metrics of where time goes and of jobs (issues #15, #17), and the point kinds each may come as. */
+const WORK_METRICS: Record<string, { kinds: string[]; duration?: boolean }> = {
+  'agent.layer.duration': { kinds: ['sum'], duration: true },
+  'agent.layer.calls': { kinds: ['sum'] },
+  'agent.n_plus_one.requests': { kinds: ['sum'] },
+  'agent.job.duration': { kinds: ['histogram', 'exponentialHistogram'], duration: true },
+  'agent.job.wait': { kinds: ['histogram', 'exponentialHistogram'], duration: true },
+  'agent.queue.jobs': { kinds: ['gauge'] },
+}
+
+/** A job's name as the dashboard shows it: `queue/jobName`, or the job's name alone without a queue. */
+export const jobName = (queue: string, job: string) => (queue ? `${queue}/${job}` : job)
+
+/** What a layer or N+1 point belongs to: a job (agent.job.name) or an HTTP endpoint (`GET /users/:id`). */
+function workOf(a: Attrs): { kind: 'http' | 'job'; endpoint: string } {
+  if (a['agent.job.name'] !== undefined) return { kind: 'job', endpoint: jobName(String(a['messaging.destination.name'] ?? ''), String(a['agent.job.name'])) }
+  return { kind: 'http', endpoint: `${String(a['http.request.method'] ?? a['http.method'] ?? '')} ${String(a['http.route'] ?? NO_ROUTE)}` }
+}
+
+interface Work {
+  layers: Map<string, { key: string; end: number; seconds: number; calls: number }>
+  nPlusOne: Map<string, { end: number; requests: number }>
+  jobs: Map<string, { end: number; count: number; hist: LatencyHistogram }>
+  queues: { queue: string; state: string; time: number; value: number }[]
+}
+
+const newWork = (): Work => ({ layers: new Map(), nPlusOne: new Map(), jobs: new Map(), queues: [] })
+
+function addWork(w: Work, name: string, kind: PointKind, p: Record<string, unknown>, a: Attrs, end: number, factor: number, path: string): void {
+  if (kind === 'sum') {
+    const value = Number(p.asDouble ?? p.asInt ?? 0)
+    if (!Number.isFinite(value)) fail(`${path}.asDouble`, 'a number')
+    const { kind: k, endpoint } = workOf(a)
+    const layer = String(a['agent.layer'] ?? '')
+    if (name === 'agent.n_plus_one.requests') {
+      const key = JSON.stringify([k, endpoint, layer, String(a['db.query.text'] ?? '')])
+      const e = w.nPlusOne.get(key) ?? { end, requests: 0 }
+      e.end = Math.max(e.end, end)
+      e.requests += value
+      w.nPlusOne.set(key, e)
+      return
+    }
+    const key = JSON.stringify([k, endpoint, layer])
+    const e = w.layers.get(key) ?? { key, end, seconds: 0, calls: 0 }
+    e.end = Math.max(e.end, end)
+    if (name === 'agent.layer.duration') e.seconds += value * factor
+    else e.calls += value
+    w.layers.set(key, e)
+    return
+  }
+  const h = kind === 'histogram' ? fromExplicit(p, factor) : fromExponential(p, factor)
+  const metric = name === 'agent.job.duration' ? 'duration' : 'wait'
+  const key = JSON.stringify([String(a['messaging.destination.name'] ?? ''), String(a['agent.job.name'] ?? ''), String(a['messaging.system'] ?? ''), metric, metric === 'duration' ? String(a['agent.job.outcome'] ?? '') : ''])
+  const e = w.jobs.get(key) ?? { end, count: 0, hist: new LatencyHistogram() }
+  e.end = Math.max(e.end, end)
+  e.count += h.count
+  e.hist.merge(h)
+  w.jobs.set(key, e)
+}
+
+function storeWork(db: Db, instance: string, service: string, w: Work): void {
+  for (const l of w.layers.values()) addPoint(db, instance, { family: 'layer', service, key: l.key, endMs: l.end, n1: l.seconds, n2: l.calls })
+  for (const [key, n] of w.nPlusOne) addPoint(db, instance, { family: 'nplusone', service, key, endMs: n.end, n1: n.requests })
+  for (const [key, j] of w.jobs) if (j.count > 0) addPoint(db, instance, { family: 'job', service, key, endMs: j.end, n1: j.count, hist: j.hist.toJSON() })
+  if (w.queues.length) {
+    const insert = db.prepare('INSERT INTO queue_points (service, instance_id, queue, state, time_ms, value) VALUES (?, ?, ?, ?, ?, ?)')
+    const known = db.prepare('INSERT OR IGNORE INTO queues (service, queue, state) VALUES (?, ?, ?)')
+    for (const q of w.queues) {
+      insert.run(service, instance, q.queue, q.state, Math.round(q.time), q.value)
+      known.run(service, q.queue, q.state)
+    }
   }
 }
 
@@ -146,6 +227,7 @@ export function ingestMetrics(db: Db, body: unknown): void {
       const instance = instanceOf(resource)
       if (deliveredBefore(db, instance, resource)) continue
       const endpoints = new Map<string, EndpointRow>()
+      const work_ = newWork()
       const runtime: { name: string; time: number; value: number }[] = []
       const counters: { name: string; value: number; time: number }[] = []
       let interval = 0
@@ -170,12 +252,27 @@ export function ingestMetrics(db: Db, body: unknown): void {
             if (f === undefined) fail(`${path}.unit`, `a duration unit ("s" or "ms"), not ${JSON.stringify(unit)}`)
             factor = f
           }
+          const work = WORK_METRICS[name]
+          // Another shape under one of these names (another sender's) is not ours to read: skipped, the rest stored.
+          if (work && !work.kinds.includes(kind)) continue
+          let workFactor = 1
+          if (work?.duration) {
+            const f = secondsPerUnit(m.unit === undefined || m.unit === '' ? 's' : m.unit)
+            if (f === undefined) fail(`${path}.unit`, `a duration unit ("s" or "ms"), not ${JSON.stringify(m.unit)}`)
+            workFactor = f
+          }
           for (const [pi, pRaw] of array(data.dataPoints, `${path}.dataPoints`).entries()) {
             const ppath = `${path}.dataPoints[${pi}]`
             let p = object(pRaw, ppath)
             const a = attributes(p.attributes, `${ppath}.attributes`)
             const end = nanosToMs(p.timeUnixNano, `${ppath}.timeUnixNano`)
             let start = p.startTimeUnixNano !== undefined ? nanosToMs(p.startTimeUnixNano, `${ppath}.startTimeUnixNano`) : end
+            if (name === 'agent.queue.jobs' && kind === 'gauge') {
+              const value = Number(p.asDouble ?? p.asInt)
+              if (!Number.isFinite(value)) fail(`${ppath}.asDouble`, 'a number')
+              work_.queues.push({ queue: String(a['messaging.destination.name'] ?? ''), state: String(a['agent.queue.state'] ?? ''), time: end, value })
+              continue
+            }
             if (kind === 'gauge') {
               const value = Number(p.asDouble ?? p.asInt)
               if (!Number.isFinite(value)) fail(`${ppath}.asDouble`, 'a number')
@@ -193,9 +290,11 @@ export function ingestMetrics(db: Db, body: unknown): void {
               const series = `${instance}\u0000${name}\u0000${JSON.stringify(Object.entries(a).sort(([x], [y]) => (x < y ? -1 : 1)))}`
               ;({ point: p, startMs: start } = toDelta(db, series, kind, p, start, end))
             }
-            const isEndpointMetric = defaultUnit !== undefined || name.startsWith('http.server.request.')
+            const isEndpointMetric = defaultUnit !== undefined || name.startsWith('http.server.request.') || name === 'agent.job.duration'
             if (isEndpointMetric) interval = Math.max(interval, end - start)
-            if (defaultUnit !== undefined && kind !== 'sum') {
+            if (work) {
+              addWork(work_, name, kind, p, a, end, workFactor, ppath)
+            } else if (defaultUnit !== undefined && kind !== 'sum') {
               const e = endpointOf(endpoints, a, start, end)
               const h = kind === 'histogram' ? fromExplicit(p, factor) : fromExponential(p, factor)
               e.hist = (e.hist ?? new LatencyHistogram()).merge(h)
@@ -221,7 +320,11 @@ export function ingestMetrics(db: Db, body: unknown): void {
       upsertProcess(db, instance, resource, now, { interval, hasMetrics: endpoints.size > 0 })
       storeEndpoints(db, instance, service, endpoints.values(), 'metrics')
       const rt = db.prepare('INSERT INTO runtime_points (instance_id, time_ms, name, value) VALUES (?, ?, ?, ?)')
-      for (const r of runtime) rt.run(instance, Math.round(r.time), r.name, r.value)
+      for (const r of runtime) {
+        rt.run(instance, Math.round(r.time), r.name, r.value)
+        addToRollups(db, { family: 'runtime', service, key: JSON.stringify([instance, r.name]), endMs: r.time, n1: r.value, n2: 1 })
+      }
+      storeWork(db, instance, service, work_)
       const counter = db.prepare('INSERT INTO counter_points VALUES (?, ?, ?, ?)')
       for (const c of counters) counter.run(service, c.name, Math.round(c.time), c.value)
     }
@@ -237,7 +340,7 @@ export function ingestTraces(db: Db, body: unknown, options: TraceOptions): void
   db.transaction(() => {
     const root = object(body, '$')
     const now = Date.now()
-    const insert = db.prepare('INSERT OR REPLACE INTO spans (trace_id, span_id, parent_span_id, instance_id, service, name, start_ms, end_ms, status_code, attributes, kind, slow) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    const insert = db.prepare('INSERT OR REPLACE INTO spans (trace_id, span_id, parent_span_id, instance_id, service, name, start_ms, end_ms, status_code, attributes, kind, slow, trace_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
     for (const [ri, rsRaw] of array(root.resourceSpans, '$.resourceSpans').entries()) {
       const rs = object(rsRaw, `$.resourceSpans[${ri}]`)
       const resource = attributes(object(rs.resource ?? {}, `$.resourceSpans[${ri}].resource`).attributes, `$.resourceSpans[${ri}].resource.attributes`)
@@ -259,10 +362,11 @@ export function ingestTraces(db: Db, body: unknown, options: TraceOptions): void
           const kind = Number(s.kind ?? 0)
           const status = Number((s.status as { code?: number } | undefined)?.code ?? 0)
           const attrs = attributes(s.attributes, `${path}.attributes`)
-          // A trace is listed from its server span (its parent may be a client span or another service).
-          const isRoot = kind === SPAN_KIND_SERVER
+          // A trace is listed from its server span, or a job's consumer span (its parent may be a client span or another service).
+          const isRoot = kind === SPAN_KIND_SERVER || kind === SPAN_KIND_CONSUMER
           const slow = isRoot && (fromAgent || end - start >= options.slowMs) ? 1 : 0
-          insert.run(s.traceId, s.spanId, parent, instance, service, String(s.name ?? ''), start, end, status, JSON.stringify(attrs), kind, slow)
+          const traceState = typeof s.traceState === 'string' && s.traceState ? s.traceState : null
+          insert.run(s.traceId, s.spanId, parent, instance, service, String(s.name ?? ''), start, end, status, JSON.stringify(attrs), kind, slow, traceState)
           if (kind === SPAN_KIND_SERVER) {
             const e = endpointOf(endpoints, attrs, start, end)
             e.histCount++

@@ -1,7 +1,9 @@
 // Retention: raw points for a window, per-minute rollups beyond it, nothing beyond `keepMs`.
+// The per-service rollups (rollups.ts) are kept as long as anything, and go with their points.
 import type { Db } from './sqlite.js'
 import { LatencyHistogram } from '@agent/core/internal'
 import { mergeStored } from './stored-histogram.js'
+import { HOUR, SIZES } from './rollups.js'
 
 export interface RetentionOptions {
   /** Raw points are kept this long (ms), then merged into one row per minute. */
@@ -30,6 +32,8 @@ export function applyRetention(db: Db, now: number, options: RetentionOptions): 
     // An agent retries a payload for 10 minutes at most: an hour of ids tells every retry apart.
     deleted += db.prepare('DELETE FROM payload_ids WHERE received_ms < ?').run(now - PAYLOAD_ID_KEEP_MS).changes
     deleted += db.prepare('DELETE FROM handovers WHERE instance_id NOT IN (SELECT instance_id FROM processes)').run().changes
+    // A rollup goes once every point it holds is past retention (a bucket ends before `oldest`).
+    for (const size of SIZES) deleted += db.prepare('DELETE FROM rollups WHERE size_ms = ? AND t <= ?').run(size, oldest - size).changes
 
     // Whole minutes only, so a minute is rolled up once.
     const cutoff = Math.floor((now - options.rawMs) / MINUTE) * MINUTE
@@ -51,6 +55,15 @@ export function applyRetention(db: Db, now: number, options: RetentionOptions): 
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 's', ?, 1)`)
     for (const m of minutes.values()) insert.run(m.instance_id, m.service, m.method, m.route, m.start_ms, m.end_ms, m.count, m.errors, m.aborted, m.h.count ? JSON.stringify(m.h.toJSON()) : null, m.source)
     rolledUp += raw.length
+
+    // Layer, N+1 and job points: past the raw window their minute rollups (per service) are what is kept.
+    deleted += db.prepare('DELETE FROM points WHERE end_ms < ?').run(cutoff).changes
+    // Queue gauges: past the raw window, each queue's last count of each hour (the latest stays the latest).
+    deleted += db.prepare('DELETE FROM queue_points WHERE time_ms < ?').run(oldest).changes
+    deleted += db.prepare(`DELETE FROM queue_points WHERE time_ms < @cutoff AND rowid NOT IN (
+      SELECT rowid FROM (SELECT rowid, ROW_NUMBER() OVER (PARTITION BY service, queue, state, time_ms / ${HOUR} ORDER BY time_ms DESC, rowid DESC) AS n
+        FROM queue_points WHERE time_ms < @cutoff) WHERE n = 1)`).run({ cutoff }).changes
+    deleted += db.prepare('DELETE FROM queues WHERE NOT EXISTS (SELECT 1 FROM queue_points q WHERE q.service = queues.service AND q.queue = queues.queue AND q.state = queues.state)').run().changes
 
     // Gauges: the minute's mean, at the minute's middle.
     rolledUp += db.prepare(`INSERT INTO runtime_points (instance_id, time_ms, name, value, rollup)

@@ -1,6 +1,7 @@
 import { openSqlite, type Db } from './sqlite.js'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { rebuildRollups } from './rollups.js'
 
 /** Columns added after the first release: an older file gets them on open (values for old rows in the default). */
 const ADDED_COLUMNS: [table: string, column: string, definition: string][] = [
@@ -13,7 +14,11 @@ const ADDED_COLUMNS: [table: string, column: string, definition: string][] = [
   ['processes', 'has_metrics', 'INTEGER NOT NULL DEFAULT 0'],
   ['spans', 'kind', 'INTEGER'],
   ['spans', 'slow', 'INTEGER NOT NULL DEFAULT 1'],
+  ['spans', 'trace_state', 'TEXT'],
 ]
+
+/** Bumped when the rollups' layout changes: a file with another (or none) has its rollups rebuilt on open. */
+const ROLLUPS_VERSION = '1'
 
 /** Opens a collector file with the schema in place; both the reader (dashboard) and the writer (ingest worker) use it. */
 export function openDatabase(path: string): Db {
@@ -51,6 +56,23 @@ function createSchema(db: Db): void {
     CREATE TABLE IF NOT EXISTS payload_ids (id TEXT PRIMARY KEY, received_ms INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS handovers (instance_id TEXT PRIMARY KEY, through INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS cumulative_state (series TEXT PRIMARY KEY, start_ns TEXT NOT NULL, time_ms INTEGER NOT NULL, point TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    -- Per-service rollups per hour, 5 minutes and minute (rollups.ts): t is the bucket's start.
+    CREATE TABLE IF NOT EXISTS rollups (
+      family TEXT NOT NULL, service TEXT NOT NULL, size_ms INTEGER NOT NULL, t INTEGER NOT NULL, key TEXT NOT NULL,
+      n1 REAL NOT NULL, n2 REAL NOT NULL, n3 REAL NOT NULL, hist TEXT, PRIMARY KEY (family, service, size_ms, t, key));
+    -- Points of the layer, N+1 and job families, for the raw window.
+    CREATE TABLE IF NOT EXISTS points (
+      family TEXT NOT NULL, instance_id TEXT NOT NULL, service TEXT NOT NULL, end_ms INTEGER NOT NULL, key TEXT NOT NULL,
+      n1 REAL NOT NULL, n2 REAL NOT NULL, n3 REAL NOT NULL, hist TEXT);
+    CREATE INDEX IF NOT EXISTS rollups_time ON rollups (size_ms, t);
+    CREATE INDEX IF NOT EXISTS points_time ON points (family, service, end_ms);
+    CREATE INDEX IF NOT EXISTS points_end ON points (end_ms);
+    -- agent.queue.jobs: jobs per queue and state, as each process saw them.
+    CREATE TABLE IF NOT EXISTS queue_points (service TEXT NOT NULL, instance_id TEXT NOT NULL, queue TEXT NOT NULL, state TEXT NOT NULL, time_ms INTEGER NOT NULL, value REAL NOT NULL);
+    CREATE INDEX IF NOT EXISTS queue_points_latest ON queue_points (service, queue, state, time_ms);
+    CREATE INDEX IF NOT EXISTS queue_points_time ON queue_points (time_ms);
+    CREATE TABLE IF NOT EXISTS queues (service TEXT NOT NULL, queue TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY (service, queue, state));
   `)
   for (const [table, column, definition] of ADDED_COLUMNS) {
     const has = (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column)
@@ -61,9 +83,17 @@ function createSchema(db: Db): void {
     -- The processes panel sums each process's requests in the range.
     CREATE INDEX IF NOT EXISTS endpoint_points_instance ON endpoint_points (instance_id, end_ms);
     CREATE INDEX IF NOT EXISTS runtime_points_rollup ON runtime_points (rollup, time_ms);
+    -- The runtime panel reads each process's gauges (all names) at the edges of its range.
+    CREATE INDEX IF NOT EXISTS runtime_points_instance ON runtime_points (instance_id, time_ms);
     CREATE INDEX IF NOT EXISTS spans_slow ON spans (service, slow, start_ms);
     CREATE INDEX IF NOT EXISTS spans_end ON spans (end_ms);
   `)
+  const version = (db.prepare("SELECT value FROM meta WHERE name = 'rollups'").get() as { value: string } | undefined)?.value
+  if (version !== ROLLUPS_VERSION) {
+    // A file written before rollups (or with another layout): built once from its points.
+    rebuildRollups(db)
+    db.prepare("INSERT INTO meta (name, value) VALUES ('rollups', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value").run(ROLLUPS_VERSION)
+  }
 }
 
 /** The collector's SQLite file: everything it receives, kept across restarts. */
