@@ -102,6 +102,10 @@ export class HttpInstrumentation implements RequestEnd {
     }
     // The store set here is the one the request handler runs in.
     if (contextState.wanted) requestContext.enterWith(record)
+    else {
+      contextState.inFlight++
+      record.countedInFlight = true
+    }
     this.starts.onRequestStart(server)
   }
 
@@ -120,6 +124,10 @@ export class HttpInstrumentation implements RequestEnd {
   constructor(private readonly recorder: Pick<RequestRecorder, 'ignores' | 'finish'>, private readonly starts: RequestStartObserver) {}
 
   end(record: RequestRecord, aborted: boolean): void {
+    if (record.countedInFlight) {
+      contextState.inFlight--
+      record.countedInFlight = false
+    }
     try {
       // A request that ends after the agent stopped is not counted.
       if (this.enabled) this.recorder.finish(record, record.res as ServerResponse, aborted)

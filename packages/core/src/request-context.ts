@@ -23,12 +23,14 @@ export function contextFramesIn(version = process.versions.node, flags = [...pro
  * Fastify request), so the context is entered only from the first sign that
  * the app will use it: a client library loaded (`pg`, `mysql2`, a Redis
  * client), an outbound call, or a span of the app's own. The call or span
- * that gave the sign goes to the request in flight that started last.
+ * that gave the sign goes to the request in flight, if there is only one.
  */
 export const contextState = {
   wanted: contextFramesIn(),
-  /** The request that started last, while in flight: set by the HTTP instrumentation. */
+  /** The request that started last: set by the HTTP instrumentation. */
   latest: undefined as RequestRecord | undefined,
+  /** Requests in flight, counted only while the context is off (see `currentRequest`). */
+  inFlight: 0,
 }
 
 /** From now on every request enters the context (see `contextState`); idempotent. */
@@ -41,10 +43,14 @@ export function currentRequest(): RequestRecord | undefined {
   const record = requestContext.getStore()
   if (record !== undefined) return record.done ? undefined : record
   if (contextState.wanted) return undefined
-  // The context is off: this is the first sign that it is needed.
+  // The context is off: this is the first sign that it is needed. The call
+  // is the request's only if no other is in flight to be confused with it.
   wantContext()
   const latest = contextState.latest
-  return latest !== undefined && !latest.done ? latest : undefined
+  if (latest === undefined || latest.done || contextState.inFlight !== 1) return undefined
+  // The rest of this request's work (the calls it makes next) runs in its context.
+  requestContext.enterWith(latest)
+  return latest
 }
 
 export interface ActiveSpan {

@@ -39,6 +39,8 @@ export class RequestRecord {
   spans: SpanRecord[] | undefined = undefined
   droppedSpans = 0
   done = false
+  /** Started while the request context was off, so counted in `contextState.inFlight`. */
+  countedInFlight = false
   /** The request and response while in flight (how `recordOf` tells it from the connection's next one); cleared at its end. */
   req: object | undefined = undefined
   res: object | undefined = undefined
