@@ -1,4 +1,7 @@
+import { Mysql2Instrumentation } from './mysql2-instrumentation.js'
 import { OutboundHttp } from './outbound-http.js'
+import { PgInstrumentation } from './pg-instrumentation.js'
+import { RedisInstrumentation } from './redis-instrumentation.js'
 
 /** One source of client calls (outbound HTTP, a database driver): on while the agent runs. */
 export interface ClientInstrumentation {
@@ -8,5 +11,5 @@ export interface ClientInstrumentation {
 
 /** Every source of client calls the agent reads, made once per agent. */
 export function clientInstrumentations(): ClientInstrumentation[] {
-  return [new OutboundHttp()]
+  return [new OutboundHttp(), new PgInstrumentation(), new Mysql2Instrumentation(), new RedisInstrumentation()]
 }
