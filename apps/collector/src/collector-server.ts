@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path'
 import { Credentials, type DashboardCredential } from './credentials.js'
 import type { Signal } from './ingest-protocol.js'
 import { IngestQueue } from './ingest-queue.js'
-import { counters, endpointSummary, errorGroups, processes, runtime, services, slowTraces, timeseries } from './queries.js'
+import { counters, endpointSummary, errorGroups, jobs, layerBreakdown, nPlusOne, processes, queues, runtime, services, slowTraces, timeseries, trace } from './queries.js'
 import type { RetentionOptions } from './retention.js'
 import { Store } from './store.js'
 import { RANGES, timeRange } from './time-range.js'
@@ -121,7 +121,15 @@ export class Collector {
       case '/api/timeseries': return reply(res, 200, timeseries(db, service, range))
       case '/api/runtime': return reply(res, 200, runtime(db, service, range))
       case '/api/processes': return reply(res, 200, processes(db, service, range))
-      case '/api/traces': return reply(res, 200, slowTraces(db, service, range))
+      case '/api/traces': return reply(res, 200, slowTraces(db, service, range, 50, url.searchParams.get('reason') ?? undefined))
+      case '/api/trace': {
+        const found = trace(db, url.searchParams.get('trace_id') ?? '', url.searchParams.get('span_id') ?? '')
+        return found ? reply(res, 200, found) : reply(res, 404, { error: 'no such trace in this collector: trace_id and span_id (its root span) are needed' })
+      }
+      case '/api/layers': return reply(res, 200, layerBreakdown(db, service, range))
+      case '/api/n-plus-one': return reply(res, 200, nPlusOne(db, service, range))
+      case '/api/jobs': return reply(res, 200, jobs(db, service, range))
+      case '/api/queues': return reply(res, 200, queues(db, service, range))
       case '/api/errors': return reply(res, 200, errorGroups(db, service, range))
       default: return reply(res, 404, { error: 'not found' })
     }
