@@ -1,23 +1,36 @@
 import dc from 'node:diagnostics_channel'
-import { nameRequest } from '@agent/core/internal'
+import { nameRequest, noteError } from '@agent/core/internal'
 import { instrumentApp, type ExpressApp } from './instrument-express.js'
-import { routeOf, type ExpressRequest } from './route-map.js'
+import { read, routeOf } from './route-map.js'
+import { kRouterErrors, routerRecordsErrors } from './layer-errors.js'
 import { kFinish } from './symbols.js'
 
+let lastApp: unknown
+
 /**
- * Names an Express request as its response finishes, from what Express left on
- * it, so the request ends there rather than waiting for its connection's
- * 'close' (what core does with a request nothing has named by then, before it
- * asks the route resolvers). Subscribed before the agent is installed, so it
- * runs before core's own subscriber; where it does not (the agent was installed
- * first by another entry), the resolver names the request instead.
+ * What Express left on a request at its end: the app (instrumented for errors
+ * on the way, for the next requests), the error its routers recorded (router
+ * 2.3+, layer-errors.ts), and the route template, which it returns.
  */
+export function atEnd(req: object): string | undefined {
+  const app = read(req, 'app')
+  if (app !== lastApp) {
+    lastApp = app
+    instrumentApp(app as ExpressApp | undefined)
+  }
+  if (routerRecordsErrors()) {
+    const errors = read(req, kRouterErrors) as Set<unknown> | undefined
+    // The first error is the cause; the set keeps them in order.
+    if (errors instanceof Set && errors.size > 0) noteError(req, errors.values().next().value)
+  }
+  return routeOf(req)
+}
+
 function onResponseFinish(message: unknown): void {
   try {
-    const req = (message as { request?: ExpressRequest }).request
-    if (req === undefined || req.route === undefined) return
-    instrumentApp(req.app as ExpressApp | undefined)
-    const route = routeOf(req)
+    const req = (message as { request?: object }).request
+    if (req === undefined) return
+    const route = atEnd(req)
     if (route !== undefined) nameRequest(req, route)
   } catch {
     // never into the app

@@ -1,9 +1,8 @@
 import { install, type AgentOptions } from '@agent/core/internal'
 import { instrumentApp, retireLayer, type ExpressApp } from './instrument-express.js'
-import { routeOf, type ExpressRequest } from './route-map.js'
 import { expressInfo } from './express-info.js'
 import { whatAnswered } from './unrouted.js'
-import { nameOnFinish } from './finish-naming.js'
+import { atEnd, nameOnFinish } from './finish-naming.js'
 
 // Before any install() of the app's: this subscriber runs before core's.
 nameOnFinish()
@@ -12,13 +11,11 @@ export { instrumentApp }
 
 /**
  * Asked at the end of each request nothing named: Express has left on it the
- * route that answered (`req.route`) and the app (`req.app`), which is
- * instrumented for errors on the way.
+ * route that answered (`req.route`), the app (`req.app`), which is
+ * instrumented for errors on the way, and, with router 2.3+, its errors.
  */
 export function nameAtEnd(req: object): string | undefined {
-  const r = req as ExpressRequest
-  instrumentApp(r.app as ExpressApp | undefined)
-  return routeOf(r)
+  return atEnd(req)
 }
 
 function installForExpress(options: AgentOptions | undefined, loaded: boolean): void {
@@ -70,8 +67,7 @@ export function agentMiddleware(options?: AgentOptions) {
 export function instrument<T>(app: T, options?: AgentOptions): T {
   try {
     installForExpress(options, true)
-    // Before the app has used its router: not created here (Express 5 would freeze its settings).
-    instrumentApp(app as unknown as ExpressApp, false)
+    instrumentApp(app as unknown as ExpressApp)
   } catch {
     // never into the app
   }

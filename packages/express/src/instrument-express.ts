@@ -1,56 +1,27 @@
 import { noteError as noteRequestError } from '@agent/core/internal'
 import { routerOf, type AppLike } from './route-map.js'
 import { createRequire } from 'node:module'
-import { kLayer } from './symbols.js'
+import { noteErrorsOnLayers } from './layer-errors.js'
 
 // Express is imported as types only: the app's own copy is instrumented.
-type LayerProto = Record<string | symbol, unknown>
 interface Layer {
   handle?: unknown
   match?: (path: string) => unknown
-  constructor: { prototype: LayerProto }
 }
 export interface ExpressApp extends AppLike {
   (req: unknown, res: unknown, next?: unknown): void
   request: object
 }
 
-function noteError(req: object, err: unknown): void {
-  // 'route' and 'router' are Express routing signals, not errors.
-  if (err === undefined || err === null || err === 'route' || err === 'router') return
-  noteRequestError(req, err)
-}
-
-/**
- * Errors on their way through the app's layers: Express hands them to each
- * matching layer's `handle_error` (Express 4) or `handleError` (Express 5),
- * error-handling middleware included. The prototype is shared by every layer
- * of one Express copy, so it is wrapped once. Nothing else is: the wrapper is
- * on the stack only while an error is passed on, never while a route or a
- * middleware serves a request, so the stacks of the app's errors (and
- * Express's error pages, which print them) are what they are without the agent.
- */
-function noteErrorsOnLayers(layer: Layer | undefined): boolean {
-  const proto = layer?.constructor?.prototype
-  if (!proto) return false
-  if (proto[kLayer]) return true
-  const name = typeof proto.handleError === 'function' ? 'handleError' : typeof proto.handle_error === 'function' ? 'handle_error' : undefined
-  if (!name) return false
-  const original = proto[name] as (this: unknown, error: unknown, req: object, res: unknown, next: unknown) => unknown
-  Object.defineProperty(proto, kLayer, { value: true })
-  // Named as Express names it, so a stack that does show it reads the same.
-  const wrapped = {
-    [name](this: unknown, error: unknown, req: object, res: unknown, next: unknown) {
-      try {
-        noteError(req, error)
-      } catch {
-        // never into the app
-      }
-      return original.call(this, error, req, res, next)
-    },
-  }[name]!
-  proto[name] = wrapped
-  return true
+/** Called by Express's error method (compiled again, layer-errors.ts) before the app's middleware runs. */
+function noteError(error: unknown, req: object): void {
+  try {
+    // 'route' and 'router' are Express routing signals, not errors.
+    if (error === undefined || error === null || error === 'route' || error === 'router') return
+    noteRequestError(req, error)
+  } catch {
+    // never into the app
+  }
 }
 
 /** Layer modules of Express 4 and of router 2.x (Express 5), as the module cache names them. */
@@ -65,8 +36,7 @@ function loadedLayers(): boolean {
   let found = false
   for (const [file, mod] of Object.entries(createRequire(import.meta.url).cache)) {
     if (!LAYER_MODULE.test(file)) continue
-    const Layer = mod?.exports as unknown
-    if (typeof Layer === 'function' && noteErrorsOnLayers({ constructor: Layer } as unknown as Layer)) found = true
+    if (noteErrorsOnLayers(mod?.exports, file, noteError)) found = true
   }
   if (!found) emptyScans++
   return found
@@ -76,20 +46,19 @@ function loadedLayers(): boolean {
 const instrumented = new WeakSet<object>()
 
 /**
- * Instruments one Express app for errors: route templates need nothing
- * per request (they are read at the request's end, route-map.ts). The Layer
- * class is found in the module cache, else through the app's router where
- * `routerExists` (reading Express 5's `app.router` creates it, with the
- * settings of that moment: never before the app has used it). Idempotent and
- * never throws; on an unknown Express shape it does nothing.
+ * Instruments one Express app for errors (layer-errors.ts): route templates
+ * need nothing per request (they are read at the request's end,
+ * route-map.ts). The Layer class is found in the module cache, where Express
+ * (CommonJS) loaded it; a bundled app has none, and its errors are counted by
+ * status only. Idempotent and never throws; on an unknown Express shape it
+ * does nothing. The app's router is not read (Express 5's getter would create it).
  */
-export function instrumentApp(app: ExpressApp | undefined, routerExists = true): boolean {
+export function instrumentApp(app: ExpressApp | undefined): boolean {
   if (typeof app !== 'function' || typeof app.request !== 'object') return false
   if (instrumented.has(app)) return true
   try {
-    const router = routerExists || '_router' in app ? routerOf(app) : undefined
-    // Until Express is loaded, or the app has a layer, there is no Layer class to reach: try again later.
-    if (loadedLayers() || noteErrorsOnLayers(router?.stack?.[0] as Layer | undefined)) instrumented.add(app)
+    // Until Express is loaded there is no Layer class to reach: try again later.
+    if (loadedLayers()) instrumented.add(app)
     return true
   } catch {
     return false

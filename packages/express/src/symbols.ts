@@ -1,7 +1,7 @@
 // Every process-wide key of @agent/express, registered so that two copies of
 // the package in one process share them.
 
-/** Layer.prototype of one Express copy: error handling notes errors (instrument-express.ts). */
+/** Layer.prototype of one Express copy: its error method was looked at (layer-errors.ts). */
 export const kLayer = Symbol.for('@agent/express.layer')
 /** globalThis: the register preload ran (register.ts). */
 export const kRegistered = Symbol.for('@agent/express.register')
