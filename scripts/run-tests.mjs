@@ -3,9 +3,11 @@
 // (2-core CI), on the machine's Node; then runs the tests again on each other
 // supported Node version (TEST_NODE_VERSIONS, default 22,24,26, from the
 // npm registry). Ends with one summary line per Node version, counting
-// node:test results across packages.
+// node:test results across packages. The database servers the tests run
+// against (PostgreSQL, Redis, MariaDB) are installed first where missing.
 import { spawn, spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import { installServers } from './install-servers.mjs'
 import { ensureNode, restoreNativeAddons, withNativeAddonsFor } from './node-versions.mjs'
 
 const extraArgs = process.argv.slice(2)
@@ -35,6 +37,8 @@ function turbo(tasks, env) {
   })
 }
 
+// Without them the database suites fail, each saying which server is missing.
+installServers()
 restoreNativeAddons()
 const summary = []
 let ok = true
