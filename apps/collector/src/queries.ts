@@ -158,10 +158,10 @@ export function runtime(db: Db, service: string, range: TimeRange, options: Read
         add(instance, name, Math.floor(r.t / bucket) * bucket, r.n1, r.n2)
       }
     } else {
-      const rows = db.prepare(`SELECT r.instance_id, r.name, (r.time_ms / @bucket) * @bucket AS t, SUM(r.value) AS sum, COUNT(*) AS n
+      const rows = db.prepare(`SELECT r.instance_id, r.name, (r.time_ms / CAST(@bucket AS INTEGER)) * @bucket AS t, SUM(r.value) AS sum, COUNT(*) AS n
         FROM runtime_points r JOIN processes p ON p.instance_id = r.instance_id
         WHERE p.service = @service AND r.time_ms >= @lo AND r.time_ms < @hi
-        GROUP BY r.instance_id, r.name, t`).all({ service, lo: seg.lo, hi: seg.hi, bucket }) as { instance_id: string; name: string; t: number; sum: number; n: number }[]
+        GROUP BY r.instance_id, r.name, t`).all({ service, lo: seg.lo, hi: seg.hi, bucket }) // CAST: a bound number may come as a double, and then '/' does not truncate as { instance_id: string; name: string; t: number; sum: number; n: number }[]
       for (const r of rows) add(r.instance_id, r.name, r.t, r.sum, r.n)
     }
   }
