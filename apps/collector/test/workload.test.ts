@@ -3,7 +3,7 @@
 // back from its API.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LatencyHistogram } from '@agent/core/internal'
@@ -188,4 +188,62 @@ test('jobs beside endpoints: per queue/jobName throughput, outcomes, latency per
   const health = await api<any[]>('/api/queues?service=shop&range=15m')
   assert.deepEqual(health.map((q) => [q.queue, q.states]), [['email', { active: 2, delayed: 3, failed: 4, waiting: 5 }], ['reports', { waiting: 1 }]])
   assert.equal(health[0].time, Math.round(end))
+})
+
+const CHROMIUM = '/usr/bin/chromium'
+
+test('the dashboard draws it: stacked bars by layer, the N+1 list, the jobs and queues tables, client spans coloured by layer and the caller\'s trace one click away', { skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM}: scripts/ensure-chromium.sh installs it when run as root`, timeout: 120_000 }, async (t) => {
+  const { c } = await collector()
+  t.after(() => c.close())
+  const end = Date.now() - 30_000
+  const start = end - 60_000
+  await post(c.url, '/v1/metrics', metricsBody(resource('shop', 'a'), [
+    ...endpointMetrics(Array(4).fill(0.1), [['postgresql', 0.2, 12], ['http', 0.1, 4]], [['postgresql', N1, 3]], start, end),
+    expHistogram('agent.job.duration', [histogramPoint([0.2, 0.4], { ...SEND, 'agent.job.outcome': 'completed' }, start, end), histogramPoint([1], { ...SEND, 'agent.job.outcome': 'failed' }, start, end)]),
+    expHistogram('agent.job.wait', [histogramPoint([1, 3], { 'messaging.destination.name': 'email', 'agent.job.name': 'send' }, start, end)]),
+    gauge('agent.queue.jobs', '{job}', [{ value: 7, timeMs: end, attrs: { 'messaging.destination.name': 'email', 'agent.queue.state': 'waiting' } }, { value: 2, timeMs: end, attrs: { 'messaging.destination.name': 'email', 'agent.queue.state': 'failed' } }]),
+  ]))
+  const traceId = hex(0x5eed, 32)
+  const id = (n: number) => hex(n, 16)
+  await post(c.url, '/v1/traces', tracesBody(resource('gateway', 'g'), [
+    { traceId, spanId: id(1), name: 'GET /checkout', kind: 2, startMs: end - 5000, endMs: end - 4000, attrs: { 'http.request.method': 'GET', 'http.route': '/checkout', 'agent.trace.reason': 'slow' } },
+    { traceId, spanId: id(2), parentSpanId: id(1), name: 'GET', kind: 3, startMs: end - 4990, endMs: end - 4100, attrs: { 'agent.layer': 'http', 'http.request.method': 'GET', 'url.full': 'http://shop/orders/1' } },
+  ]))
+  await post(c.url, '/v1/traces', tracesBody(resource('shop', 'a'), [
+    { traceId, spanId: id(10), parentSpanId: id(2), traceState: 'v=1', name: 'GET /orders/:id', kind: 2, startMs: end - 4980, endMs: end - 4120, attrs: { ...ORDERS, 'agent.trace.reason': 'n_plus_one' } },
+    { traceId, spanId: id(11), parentSpanId: id(10), name: 'SELECT', kind: 3, startMs: end - 4970, endMs: end - 4900, attrs: { 'agent.layer': 'postgresql', 'db.system.name': 'postgresql', 'db.query.text': N1 } },
+    { traceId, spanId: id(12), parentSpanId: id(10), name: 'GET', kind: 3, startMs: end - 4800, endMs: end - 4300, error: true, attrs: { 'agent.layer': 'http', 'url.full': 'https://payments.example/x', 'error.type': 'ECONNRESET' } },
+  ]))
+
+  const { chromium } = await import('playwright-core')
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] })
+  t.after(() => browser.close())
+  const page = await browser.newPage({ viewport: { width: 1440, height: 2400 } })
+  await page.goto(`${c.url}/?service=shop&range=15m`)
+  await page.waitForSelector('body[data-shown="shop 15m"]', { timeout: 15_000 })
+  // GET /orders/:id: 400 ms over 4 requests; postgresql 50 ms, http 25 ms, the app 25 ms.
+  const bar = await page.$$eval('#layers tr[data-endpoint="GET /orders/:id"] .stack > div', (ds) => ds.map((d) => [d.getAttribute('data-layer'), Number(d.getAttribute('data-mean-ms')), Number(d.getAttribute('data-share')), (d as any).style.width]))
+  assert.deepEqual(bar, [['app', 25, 25, '25%'], ['http', 25, 25, '25%'], ['postgresql', 50, 50, '50%']])
+  assert.deepEqual(await page.$$eval('#layers tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-kind'), tr.getAttribute('data-endpoint')])), [['job', 'email/send'], ['http', 'GET /orders/:id']], 'most time first')
+  const n1 = await page.$$eval('#n-plus-one tbody tr', (trs) => trs.map((tr) => [tr.getAttribute('data-endpoint'), tr.getAttribute('data-statement'), tr.querySelector('[data-field="requests"]')!.textContent, tr.querySelector('[data-field="share"]')!.textContent, tr.querySelector('a') !== null]))
+  assert.deepEqual(n1, [['GET /orders/:id', N1, '3', '75 %', true]])
+  const job = await page.$eval('#jobs tr[data-job="email/send"]', (tr) => ['count', 'failed', 'retried', 'wait-mean'].map((f) => tr.querySelector(`[data-field="${f}"]`)!.textContent))
+  assert.deepEqual(job, ['3', '1', '0', '2000'])
+  assert.deepEqual(await page.$$eval('#queues tr[data-queue="email"] [data-state]', (tds) => tds.map((td) => td.textContent)), ['7', '–', '–', '2'])
+  // The trace: its spans coloured by layer, with statement and URL; the caller's span named, and its trace one click away.
+  const spans = await page.$$eval('#traces tr.span', (trs) => trs.map((tr) => [tr.getAttribute('data-layer'), tr.querySelector('.detail')!.textContent, (tr.querySelector('.timeline > div') as any).style.backgroundColor]))
+  assert.deepEqual(spans, [['postgresql', N1, 'rgb(91, 156, 255)'], ['http', 'https://payments.example/x', 'rgb(126, 231, 135)']])
+  const root = await page.textContent(`#traces tr[data-span="${id(10)}"]`)
+  assert.ok(root!.includes(traceId) && root!.includes(`parent span ${id(2)}`) && root!.includes('tracestate v=1') && root!.includes('N+1'), root!)
+  await page.click(`#traces tr[data-span="${id(10)}"] a[data-open-trace]`)
+  await page.waitForSelector('body[data-shown="gateway 15m"]', { timeout: 15_000 })
+  await page.waitForSelector(`#trace-detail tr[data-span="${id(1)}"]`)
+  assert.match(page.url(), new RegExp(`trace=${traceId}-${id(1)}`))
+  assert.equal(await page.$eval('#service', (s) => (s as any).value), 'gateway')
+  assert.ok((await page.textContent('#trace-detail'))!.includes('shop: GET /orders/:id'), 'the callee is linked from the caller\'s client span')
+  const out = join(import.meta.dirname ?? '.', '..', 'test-output')
+  mkdirSync(out, { recursive: true })
+  await page.goto(`${c.url}/?service=shop&range=15m`)
+  await page.waitForSelector('body[data-shown="shop 15m"]', { timeout: 15_000 })
+  await page.screenshot({ path: join(out, 'workload.png'), fullPage: true })
 })
