@@ -37,19 +37,17 @@ export interface IntervalSnapshot {
   startMs: number
   endMs: number
   endpoints: EndpointSnapshot[]
+  jobs?: JobSnapshot[]
+  queues?: QueueDepth[]
 }
 
-export class EndpointStats {
-  count = 0
-  errors = 0
-  aborted = 0
-  readonly histogram = new LatencyHistogram()
+/** What the requests (or jobs) of one name did inside: calls and time per layer, N+1 shapes. */
+export class CallStats {
   /** Per layer (`LAYERS` order), from the first request that called one. */
   layerCalls: number[] | undefined = undefined
   layerTimeS: number[] | undefined = undefined
   /** Requests per flagged shape, keyed `layer` tab `statement`. */
   nPlusOne: Map<string, number> | undefined = undefined
-  constructor(readonly method: string, readonly route: string, readonly routed: boolean) {}
 
   addLayer(layer: number, calls: number, timeS: number): void {
     const allCalls = (this.layerCalls ??= new Array<number>(LAYERS.length).fill(0))
@@ -58,7 +56,7 @@ export class EndpointStats {
     allTime[layer]! += timeS
   }
 
-  /** Counts requests that ran a shape too often; bounded per endpoint. */
+  /** Counts requests that ran a shape too often; bounded per name. */
   flagNPlusOne(key: string, requests = 1): void {
     const flagged = (this.nPlusOne ??= new Map())
     const known = flagged.get(key)
@@ -66,9 +64,16 @@ export class EndpointStats {
     else if (flagged.size < MAX_N_PLUS_ONE_SHAPES) flagged.set(key, requests)
   }
 
-  toSnapshot(): EndpointSnapshot {
-    const snapshot: EndpointSnapshot = { method: this.method, route: this.route, count: this.count, errors: this.errors, aborted: this.aborted, histogram: this.histogram.toJSON() }
-    if (!this.routed) snapshot.unrouted = true
+  /** Adds another interval's, exactly. */
+  mergeInside(other: Pick<EndpointSnapshot, 'layers' | 'nPlusOne'>): void {
+    for (const l of other.layers ?? []) {
+      const index = layerIndex[l.layer]
+      if (index !== undefined) this.addLayer(index, l.calls, l.timeS)
+    }
+    for (const n of other.nPlusOne ?? []) this.flagNPlusOne(`${n.layer}\t${n.statement}`, n.requests)
+  }
+
+  protected insideSnapshot(snapshot: Pick<EndpointSnapshot, 'layers' | 'nPlusOne'>): void {
     if (this.layerCalls !== undefined) {
       snapshot.layers = []
       for (let i = 0; i < LAYERS.length; i++) if (this.layerCalls[i]! > 0) snapshot.layers.push({ layer: LAYERS[i]!, calls: this.layerCalls[i]!, timeS: this.layerTimeS![i]! })
@@ -80,8 +85,71 @@ export class EndpointStats {
         snapshot.nPlusOne.push({ layer: key.slice(0, tab) as Layer, statement: key.slice(tab + 1), requests })
       }
     }
+  }
+}
+
+export class EndpointStats extends CallStats {
+  count = 0
+  errors = 0
+  aborted = 0
+  readonly histogram = new LatencyHistogram()
+  constructor(readonly method: string, readonly route: string, readonly routed: boolean) {
+    super()
+  }
+
+  toSnapshot(): EndpointSnapshot {
+    const snapshot: EndpointSnapshot = { method: this.method, route: this.route, count: this.count, errors: this.errors, aborted: this.aborted, histogram: this.histogram.toJSON() }
+    if (!this.routed) snapshot.unrouted = true
+    this.insideSnapshot(snapshot)
     return snapshot
   }
+}
+
+/** How a job ended: done, failed for good, failed with attempts left, or lost by its worker (BullMQ's "stalled"). */
+export type JobOutcome = 'completed' | 'failed' | 'retried' | 'stalled'
+
+/** One job name's interval: durations per outcome, time waited in the queue, and what it did inside. */
+export interface JobSnapshot {
+  /** `bullmq`, or none for the app's own job loop (`recordJob`). */
+  system?: string
+  queue?: string
+  name: string
+  outcomes: { outcome: JobOutcome; histogram: HistogramData }[]
+  wait?: HistogramData
+  layers?: LayerSnapshot[]
+  nPlusOne?: NPlusOneSnapshot[]
+}
+
+export class JobStats extends CallStats {
+  readonly outcomes = new Map<JobOutcome, LatencyHistogram>()
+  wait: LatencyHistogram | undefined = undefined
+  constructor(readonly system: string | undefined, readonly queue: string | undefined, readonly name: string) {
+    super()
+  }
+
+  outcome(outcome: JobOutcome): LatencyHistogram {
+    let histogram = this.outcomes.get(outcome)
+    if (histogram === undefined) this.outcomes.set(outcome, (histogram = new LatencyHistogram()))
+    return histogram
+  }
+
+  toSnapshot(): JobSnapshot {
+    const snapshot: JobSnapshot = { name: this.name, outcomes: [...this.outcomes].map(([outcome, h]) => ({ outcome, histogram: h.toJSON() })) }
+    if (this.system !== undefined) snapshot.system = this.system
+    if (this.queue !== undefined) snapshot.queue = this.queue
+    if (this.wait !== undefined) snapshot.wait = this.wait.toJSON()
+    this.insideSnapshot(snapshot)
+    return snapshot
+  }
+}
+
+/** Queue lengths by state, as a job worker last read them. */
+export interface QueueDepth {
+  queue: string
+  waiting: number
+  active: number
+  delayed: number
+  failed: number
 }
 
 /**
@@ -95,6 +163,8 @@ export class Aggregator {
   private size = 0
   private routedSize = 0
   private startMs = Date.now()
+  private jobs = new Map<string, JobStats>()
+  private queues = new Map<string, QueueDepth>()
 
   /** Endpoints kept apart; set again when the configuration is read again. */
   constructor(public maxEndpoints: number) {}
@@ -143,16 +213,44 @@ export class Aggregator {
       stats.errors += e.errors
       stats.aborted += e.aborted
       stats.histogram.merge(e.histogram)
-      for (const l of e.layers ?? []) {
-        const index = layerIndex[l.layer]
-        if (index !== undefined) stats.addLayer(index, l.calls, l.timeS)
-      }
-      for (const n of e.nPlusOne ?? []) stats.flagNPlusOne(`${n.layer}\t${n.statement}`, n.requests)
+      stats.mergeInside(e)
     }
+    for (const j of snapshot.jobs ?? []) {
+      const stats = this.jobStats(j.system, j.queue, j.name)
+      for (const o of j.outcomes) stats.outcome(o.outcome).merge(o.histogram)
+      if (j.wait !== undefined) (stats.wait ??= new LatencyHistogram()).merge(j.wait)
+      stats.mergeInside(j)
+    }
+    for (const q of snapshot.queues ?? []) this.queues.set(q.queue, q)
   }
 
+  /** A job's end: its duration under its outcome, and its wait in the queue where known. */
+  recordJob(system: string | undefined, queue: string | undefined, name: string, outcome: JobOutcome, durationS: number, waitS: number | undefined): JobStats {
+    const stats = this.jobStats(system, queue, name)
+    stats.outcome(outcome).record(durationS)
+    if (waitS !== undefined) (stats.wait ??= new LatencyHistogram()).record(waitS)
+    return stats
+  }
+
+  private jobStats(system: string | undefined, queue: string | undefined, name: string): JobStats {
+    const key = `${queue ?? ''}\t${name}`
+    let stats = this.jobs.get(key)
+    if (stats === undefined) {
+      // Job names share the endpoints' cap; past it, one overflow name per queue.
+      if (this.jobs.size >= this.maxEndpoints && name !== OVERFLOW_ROUTE) return this.jobStats(system, queue, OVERFLOW_ROUTE)
+      this.jobs.set(key, (stats = new JobStats(system, queue, name)))
+    }
+    return stats
+  }
+
+  /** The latest lengths of a queue this process serves. */
+  setQueueDepth(depth: QueueDepth): void {
+    this.queues.set(depth.queue, depth)
+  }
+
+  /** Endpoints and job names with data. */
   get endpointCount(): number {
-    return this.size
+    return this.size + this.jobs.size
   }
 
   /** The data so far, as a copy; nothing is reset. */
@@ -161,13 +259,18 @@ export class Aggregator {
     for (const routes of this.byMethod.values()) {
       for (const s of routes.values()) endpoints.push(s.toSnapshot())
     }
-    return { startMs: this.startMs, endMs: now, endpoints }
+    const snapshot: IntervalSnapshot = { startMs: this.startMs, endMs: now, endpoints }
+    if (this.jobs.size > 0) snapshot.jobs = [...this.jobs.values()].map((j) => j.toSnapshot())
+    if (this.queues.size > 0) snapshot.queues = [...this.queues.values()]
+    return snapshot
   }
 
   /** Returns this interval's data and starts the next one empty. */
   drain(now = Date.now()): IntervalSnapshot {
     const snapshot = this.snapshot(now)
     this.byMethod = new Map()
+    this.jobs = new Map()
+    this.queues = new Map()
     this.size = 0
     this.routedSize = 0
     this.startMs = now

@@ -349,14 +349,17 @@ export class Exporter {
 
   /**
    * At `process.exit()`: sends the queued payloads synchronously through the
-   * exit-time sender, within `timeoutMs`. The payload in flight, if any, is
-   * left out: it may have arrived already, and a second copy would count twice.
+   * exit-time sender, within `timeoutMs`, and the payload in flight with
+   * them: it may have arrived already, but it goes under its payload id,
+   * which a collector stores once, while an exit cuts its send short.
    */
   sendAtExit(timeoutMs: number): boolean {
-    if (this.queue.length === 0) return true
+    const inFlight = this.inFlight?.payload
+    const payloads = inFlight !== undefined ? [inFlight, ...this.queue] : this.queue
+    if (payloads.length === 0) return true
     const urls = this.urls
     if (urls === undefined) return false
-    const items = this.queue.map((p) => ({ url: urls[p.signal].href, body: p.body, headers: { [PAYLOAD_ID_HEADER]: p.id } }))
+    const items = payloads.map((p) => ({ url: urls[p.signal].href, body: p.body, headers: { [PAYLOAD_ID_HEADER]: p.id } }))
     if (!sendAtExit({ items, headers: this.headers, timeoutMs, ...(this.options.ca ? { ca: this.options.ca } : {}) })) return false
     for (const p of this.queue) {
       this.countSent(p)

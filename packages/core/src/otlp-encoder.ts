@@ -1,4 +1,5 @@
-import type { EndpointSnapshot, IntervalSnapshot } from './aggregator.js'
+import type { EndpointSnapshot, IntervalSnapshot, JobSnapshot } from './aggregator.js'
+import type { HistogramData } from './histogram.js'
 import type { ErrorGroup } from './error-service.js'
 import type { DropCounts } from './exporter.js'
 import { HISTOGRAM_SCALE } from './histogram.js'
@@ -23,6 +24,7 @@ const CUMULATIVE = 2
 const SPAN_KIND_INTERNAL = 1
 const SPAN_KIND_SERVER = 2
 const SPAN_KIND_CLIENT = 3
+const SPAN_KIND_CONSUMER = 5
 const STATUS_ERROR = 2
 const SEVERITY_ERROR = 17
 const SEVERITY_INFO = 9
@@ -122,6 +124,15 @@ export interface MetricsInput {
 export const HAND_OVER_FROM = 'agent.handover.from'
 export const HAND_OVER_THROUGH = 'agent.handover.through'
 
+/** An exponential histogram data point of the agent's bucket scheme. */
+function histogramPoint(h: HistogramData, attributes: KeyValue[], start: string, end: string) {
+  return {
+    attributes, startTimeUnixNano: start, timeUnixNano: end, count: String(h.count), sum: h.sum, scale: HISTOGRAM_SCALE, zeroCount: String(h.zeroCount),
+    // Numbers, not decimal strings: the JSON mapping accepts both, and a string per bucket was most of the encoding time.
+    positive: { offset: h.offset, bucketCounts: h.counts }, ...(h.count > 0 ? { min: h.min, max: h.max } : {}),
+  }
+}
+
 /** The per-endpoint metrics, in the order `endpointPoints` gives their data points. */
 const ENDPOINT_METRICS = 7
 
@@ -141,18 +152,7 @@ function endpointPoints(e: EndpointSnapshot, start: string, end: string): unknow
     layerCalls.push(sumPoint(l.calls, layerAttributes))
   }
   const nPlusOne = (e.nPlusOne ?? []).map((n) => sumPoint(n.requests, [...attributes, attr('agent.layer', n.layer), attr('db.query.text', n.statement)]))
-  return [[sumPoint(e.count)], [sumPoint(e.errors)], [sumPoint(e.aborted)], [{
-    attributes,
-    startTimeUnixNano: start,
-    timeUnixNano: end,
-    count: String(e.histogram.count),
-    sum: e.histogram.sum,
-    scale: HISTOGRAM_SCALE,
-    zeroCount: String(e.histogram.zeroCount),
-    // Numbers, not decimal strings: the JSON mapping accepts both, and a string per bucket was most of the encoding time.
-    positive: { offset: e.histogram.offset, bucketCounts: e.histogram.counts },
-    ...(e.histogram.count > 0 ? { min: e.histogram.min, max: e.histogram.max } : {}),
-  }], layerTime, layerCalls, nPlusOne]
+  return [[sumPoint(e.count)], [sumPoint(e.errors)], [sumPoint(e.aborted)], [histogramPoint(e.histogram, attributes, start, end)], layerTime, layerCalls, nPlusOne]
 }
 
 /** The request metrics of an interval with the given data points (per metric, see `endpointPoints`); the layer and N+1 metrics only where some endpoint has them. */
@@ -171,11 +171,52 @@ function requestMetrics(interval: IntervalSnapshot, points: unknown[][], tempora
   return metrics
 }
 
+
+/** The job metrics of an interval (few names: encoded at once, not in slices), and the queues' lengths. */
+function jobMetrics(interval: IntervalSnapshot, temporality: number, start: string, end: string): unknown[] {
+  const jobs = interval.jobs ?? []
+  const metrics: unknown[] = []
+  const durations: unknown[] = []
+  const waits: unknown[] = []
+  const layerTime: unknown[] = []
+  const layerCalls: unknown[] = []
+  const nPlusOne: unknown[] = []
+  for (const j of jobs) {
+    const attributes = jobAttributes(j)
+    for (const o of j.outcomes) durations.push(histogramPoint(o.histogram, [...attributes, attr('agent.job.outcome', o.outcome)], start, end))
+    if (j.wait !== undefined) waits.push(histogramPoint(j.wait, attributes, start, end))
+    for (const l of j.layers ?? []) {
+      const layerAttributes = [...attributes, attr('agent.layer', l.layer)]
+      layerTime.push({ attributes: layerAttributes, startTimeUnixNano: start, timeUnixNano: end, asDouble: l.timeS })
+      layerCalls.push({ attributes: layerAttributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(l.calls) })
+    }
+    for (const n of j.nPlusOne ?? []) nPlusOne.push({ attributes: [...attributes, attr('agent.layer', n.layer), attr('db.query.text', n.statement)], startTimeUnixNano: start, timeUnixNano: end, asInt: String(n.requests) })
+  }
+  const sumOf = (name: string, unit: string, dataPoints: unknown[]) => ({ name, unit, sum: { aggregationTemporality: temporality, isMonotonic: true, dataPoints } })
+  if (durations.length > 0) metrics.push({ name: 'agent.job.duration', unit: 's', exponentialHistogram: { aggregationTemporality: temporality, dataPoints: durations } })
+  if (waits.length > 0) metrics.push({ name: 'agent.job.wait', unit: 's', exponentialHistogram: { aggregationTemporality: temporality, dataPoints: waits } })
+  if (layerTime.length > 0) metrics.push(sumOf('agent.layer.duration', 's', layerTime), sumOf('agent.layer.calls', '{call}', layerCalls))
+  if (nPlusOne.length > 0) metrics.push(sumOf('agent.n_plus_one.requests', '{request}', nPlusOne))
+  const depths = (interval.queues ?? []).flatMap((q) => (['waiting', 'active', 'delayed', 'failed'] as const).map((state) => ({
+    attributes: [attr('messaging.destination.name', q.queue), attr('agent.queue.state', state)], timeUnixNano: end, asInt: String(q[state]),
+  })))
+  if (depths.length > 0) metrics.push({ name: 'agent.queue.jobs', unit: '{job}', gauge: { dataPoints: depths } })
+  return metrics
+}
+
+function jobAttributes(j: Pick<JobSnapshot, 'system' | 'queue' | 'name'>): KeyValue[] {
+  const attributes = [attr('agent.job.name', j.name)]
+  if (j.queue !== undefined) attributes.push(attr('messaging.destination.name', j.queue))
+  if (j.system !== undefined) attributes.push(attr('messaging.system', j.system))
+  return attributes
+}
+
 function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | undefined, drops: DropCounts | undefined, temporality: number, points: (interval: IntervalSnapshot) => unknown[][]) {
   const start = nanos(interval.startMs)
   const end = nanos(interval.endMs)
   const metrics: unknown[] = []
   if (interval.endpoints.length > 0) metrics.push(...requestMetrics(interval, points(interval), temporality))
+  if (interval.jobs !== undefined || interval.queues !== undefined) metrics.push(...jobMetrics(interval, temporality, start, end))
   if (runtime) {
     // Names and units of OpenTelemetry's conventions (durations in seconds); agent.* where they have none.
     const d = runtime.eventLoopDelayMs
@@ -306,15 +347,18 @@ export function encodeTraces(resource: KeyValue[], traces: TraceRecord[]): strin
   const spans: unknown[] = []
   for (const t of traces) {
     const { traceId, spanId: root, parentSpanId, traceState } = t.trace
-    const rootAttrs = [attr('http.request.method', t.method), attr('http.route', t.route), attr('url.path', t.url), attr('http.response.status_code', t.status), attr('agent.trace.reason', t.reason)]
+    const job = t.job
+    const rootAttrs = job
+      ? [...jobAttributes(job), attr('agent.job.outcome', job.outcome), ...(job.id !== undefined ? [attr('agent.job.id', job.id)] : []), attr('agent.trace.reason', t.reason)]
+      : [attr('http.request.method', t.method), attr('http.route', t.route), attr('url.path', t.url), attr('http.response.status_code', t.status), attr('agent.trace.reason', t.reason)]
     if (t.aborted) rootAttrs.push(attr('agent.request.aborted', true))
     if (t.droppedSpans) rootAttrs.push(attr('agent.spans.dropped', t.droppedSpans))
     spans.push({
       traceId, spanId: root, ...(parentSpanId ? { parentSpanId } : {}), ...(traceState ? { traceState } : {}),
-      name: t.name ?? `${t.method} ${t.route}`, kind: SPAN_KIND_SERVER,
+      name: job ? t.route : (t.name ?? `${t.method} ${t.route}`), kind: job ? SPAN_KIND_CONSUMER : SPAN_KIND_SERVER,
       startTimeUnixNano: nanos(t.startEpochMs), endTimeUnixNano: nanos(t.startEpochMs + t.durationMs),
       attributes: rootAttrs,
-      status: t.error || t.status >= 500 ? { code: STATUS_ERROR, message: t.error ?? `HTTP ${t.status}` } : {},
+      status: t.error || t.status >= 500 || (job && job.outcome !== 'completed') ? { code: STATUS_ERROR, message: t.error ?? (job ? `job ${job.outcome}` : `HTTP ${t.status}`) } : {},
     })
     for (const s of t.spans) {
       spans.push({

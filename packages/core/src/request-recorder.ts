@@ -1,11 +1,12 @@
 import type { ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
-import { Aggregator, type EndpointStats, type IntervalSnapshot } from './aggregator.js'
+import { Aggregator, type CallStats, type IntervalSnapshot, type JobOutcome } from './aggregator.js'
 import type { AgentConfig } from './config.js'
 import { PathNames, pathOf, paramsFromTemplate } from './endpoint-normalizer.js'
 import { ErrorService, type ErrorGroup } from './error-service.js'
 import { Redactor } from './redact.js'
 import { LAYERS } from './layer-clock.js'
+import type { JobRecord } from './job-record.js'
 import { traceOf, type RequestRecord } from './request-record.js'
 import { SlowTraceBuffer, type TraceReason, type TraceRecord } from './slow-traces.js'
 
@@ -168,12 +169,40 @@ export class RequestRecorder {
     else this.nPlusOneExamples.set(key, trace)
   }
 
+  /** A job's end (see jobs.ts): measured like a request, under its queue and name. */
+  finishJob(record: JobRecord, outcome: JobOutcome, error: unknown): void {
+    const endMs = performance.now()
+    const durationMs = endMs - record.start
+    const { system, queue, name, id } = record.job
+    const waitMs = record.job.enqueuedAtMs !== undefined ? Math.max(0, record.startEpochMs - record.job.enqueuedAtMs) : undefined
+    const stats = this.aggregator.recordJob(system, queue, name, outcome, durationMs / 1000, waitMs !== undefined ? waitMs / 1000 : undefined)
+    const nPlusOne = record.layers !== undefined && this.recordInside(record, stats, endMs)
+    const label = queue !== undefined ? `${queue}/${name}` : name
+    // The job's id names the occurrence; its data never leaves the process.
+    if (error !== undefined && this.errors) this.errors.capture(error, 'JOB', label, id !== undefined ? { jobId: id } : undefined, traceOf(record))
+    const slow = durationMs >= this.slowRequestMs
+    if (!slow && (!nPlusOne || this.nPlusOneExamples.has(`JOB ${label}`) || this.nPlusOneExamples.size >= N_PLUS_ONE_EXAMPLES_PER_INTERVAL)) return
+    const trace: TraceRecord = {
+      trace: traceOf(record), reason: slow ? 'slow' : 'n_plus_one', method: 'JOB', route: label, url: label, status: 0,
+      startEpochMs: record.startEpochMs, durationMs, aborted: false, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
+      job: { ...(system !== undefined ? { system } : {}), ...(queue !== undefined ? { queue } : {}), name, ...(id !== undefined ? { id } : {}), outcome },
+      ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
+    }
+    if (slow) this.slowTraces.add(trace)
+    else this.nPlusOneExamples.set(`JOB ${label}`, trace)
+  }
+
+  /** The latest lengths of a queue this process serves, exported with the interval. */
+  noteQueueDepth(depth: Parameters<Aggregator['setQueueDepth']>[0]): void {
+    this.aggregator.setQueueDepth(depth)
+  }
+
   /**
    * What a request that called out spent inside each layer, added to its
    * endpoint, and the statement shapes it ran too often. True if it has an
    * N+1 pattern.
    */
-  private recordInside(record: RequestRecord, stats: EndpointStats, endMs: number): boolean {
+  private recordInside(record: RequestRecord, stats: CallStats, endMs: number): boolean {
     const clock = record.layers!
     // Calls still in flight count up to the response.
     clock.advance(endMs)

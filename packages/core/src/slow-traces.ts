@@ -20,6 +20,8 @@ export interface TraceRecord {
   aborted: boolean
   spans: SpanRecord[]
   droppedSpans: number
+  /** A job's trace (a consumer span named `queue/name`), not a request's. */
+  job?: { system?: string; queue?: string; name: string; id?: string; outcome: string }
 }
 
 /** Keeps the slowest requests of an interval, at most `limit`: a faster one gives way to a slower. */
