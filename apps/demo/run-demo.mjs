@@ -72,7 +72,12 @@ function request(port, method, path, body) {
 }
 const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 8 })
 
-/** The route mix: [endpoint as the collector names it, weight, method, path for request i, body]. GET /api/outbound calls GET /api/users/:id itself. */
+/**
+ * The route mix: [endpoint as the collector names it, weight, method, path for
+ * request i, body]. Two routes call the server itself: GET /api/outbound once
+ * (GET /api/users/:id), GET /api/orders/:id/summary six times (GET
+ * /api/products/:id/reviews, an N+1 pattern).
+ */
 const mix = [
   ['GET /api/users/:id', 40, 'GET', (i) => `/api/users/${i % 97}`],
   ['GET /api/products/:id/reviews', 25, 'GET', (i) => `/api/products/${i % 31}/reviews`],
@@ -80,6 +85,7 @@ const mix = [
   ['GET /api/slow', 3, 'GET', () => '/api/slow'],
   ['GET /api/boom', 4, 'GET', () => '/api/boom'],
   ...(args.demo === 'nest' ? [] : [['GET /api/outbound', 5, 'GET', () => '/api/outbound']]),
+  ...(args.demo === 'express' ? [['GET /api/orders/:id/summary', 2, 'GET', (i) => `/api/orders/${i}/summary`]] : []),
   ['GET (unmatched)', 3, 'GET', (i) => `/no/such/page/${i}`],
 ]
 const weights = mix.reduce((n, m) => n + m[1], 0)
@@ -128,12 +134,14 @@ async function main() {
   }
   await Promise.all(Array.from({ length: 8 }, worker))
   if (tty) process.stdout.write('\n')
-  // Each outbound request makes one more request to GET /api/users/:id, server to server.
+  // The routes that call the server itself add their calls to the endpoints they call.
   const outbound = completed.get('GET /api/outbound') ?? 0
+  const summaries = completed.get('GET /api/orders/:id/summary') ?? 0
   const expected = new Map(completed)
   if (outbound) expected.set('GET /api/users/:id', (expected.get('GET /api/users/:id') ?? 0) + outbound)
+  if (summaries) expected.set('GET /api/products/:id/reviews', (expected.get('GET /api/products/:id/reviews') ?? 0) + 6 * summaries)
   const completedTotal = [...completed.values()].reduce((a, b) => a + b, 0)
-  const expectedTotal = completedTotal + outbound
+  const expectedTotal = completedTotal + outbound + 6 * summaries
   process.stdout.write(`  ${completedTotal} of ${total} requests completed in ${((Date.now() - started) / 1000).toFixed(1)} s; waiting for the agent's next report...\n`)
 
   // The agent reports every 2 s: wait until the collector has every request, for 20 s at most.
@@ -156,9 +164,13 @@ async function main() {
   process.stdout.write('\n' + rows.map((r, i) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ') + (i === 0 ? '\n' + widths.map((w) => '-'.repeat(w)).join('  ') : '')).join('\n') + '\n\n')
   const match = collectorTotal === expectedTotal && [...expected].every(([endpoint, n]) => counted.get(endpoint)?.count === n)
   process.stdout.write(match
-    ? `every request served is in the collector, per endpoint (${collectorTotal}; "served" adds the outbound route's own calls to /api/users/:id).\n`
+    ? `every request served is in the collector, per endpoint (${collectorTotal}; "served" adds the calls the server makes to itself).\n`
     : `MISMATCH: the collector counted ${collectorTotal} of ${expectedTotal} requests served.\n`)
   process.stdout.write(`\ndashboard: http://127.0.0.1:${collectorPort}/\n`)
+  if (args.demo === 'express') {
+    process.stdout.write('  where the time goes: GET /api/outbound and GET /api/orders/:id/summary spend theirs in the http layer\n')
+    process.stdout.write('  N+1 queries: GET /api/orders/:id/summary calls GET /api/products/:id/reviews six times per request\n')
+  }
 
   const stop = async (code) => {
     app.child.kill('SIGTERM')

@@ -47,8 +47,9 @@ if (workers > 0 && cluster.isPrimary) {
   app.get('/api/boom', () => {
     throw new Error('inventory service unavailable')
   })
+  // A call to another service (this one, to need nothing else): the agent sees it
+  // as a client span in the http layer, and the callee's trace continues the caller's.
   app.get('/api/outbound', async (_req, res) => {
-    const span = startSpan('GET upstream /api/users/:id')
     const body = await new Promise((resolve, reject) => {
       http.get({ host: '127.0.0.1', port, path: '/api/users/42' }, (r) => {
         let data = ''
@@ -56,8 +57,16 @@ if (workers > 0 && cluster.isPrimary) {
         r.on('end', () => resolve(data))
       }).on('error', reject)
     })
-    span.end()
     res.json({ upstream: JSON.parse(body) })
+  })
+  // An N+1 pattern: one call per item, in a loop, where one call for all would do.
+  // The agent flags the endpoint with the call's shape and keeps an example trace.
+  app.get('/api/orders/:id/summary', async (req, res) => {
+    const reviews = []
+    for (let item = 1; item <= 6; item++) {
+      reviews.push(await (await fetch(`http://127.0.0.1:${port}/api/products/${item}/reviews`)).json())
+    }
+    res.json({ order: req.params.id, items: reviews.length })
   })
 
   // The app's own error handler: a JSON 500, the agent still sees the error.
