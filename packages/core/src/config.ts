@@ -89,7 +89,7 @@ export const CONFIG_SPEC: { [K in keyof AgentConfig]: KeySpec<K> } = {
 export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as (keyof AgentConfig)[]
 
 /** Every AGENT_* variable the agent reads: the keys', the config file's, and what a parent hands its children. */
-const KNOWN_ENV = new Set([...CONFIG_KEYS.map(envName), 'AGENT_CONFIG_FILE', 'AGENT_INHERITED_OPTIONS', 'AGENT_PARENT_INSTANCE_ID', 'AGENT_PROCESS_ROLE'])
+const KNOWN_ENV = new Set([...CONFIG_KEYS.map(envName), 'AGENT_CONFIG_FILE', 'AGENT_DOCTOR_FILE', 'AGENT_INHERITED_OPTIONS', 'AGENT_PARENT_INSTANCE_ID', 'AGENT_PROCESS_ROLE'])
 
 /** The known name nearest to a misspelled one (edit distance), if any is near enough to be meant. */
 function closestName(name: string, known: string[]): string | undefined {

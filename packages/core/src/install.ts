@@ -3,6 +3,7 @@ import { Agent, type AgentOptions } from './agent.js'
 import type { FrameworkInfo } from './framework-info.js'
 import { globalState } from './global-state.js'
 import { describeError } from './guards.js'
+import { noteActivationForDoctor } from './doctor-watch.js'
 import { ENV_INHERITED_OPTIONS } from './fork-hook.js'
 import { messages } from './messages.js'
 import type { RouteResolver, UnroutedNamer } from './request-recorder.js'
@@ -52,6 +53,7 @@ export function install(options: InstallOptions = {}): Agent | undefined {
     if (unroutedNamer) agent.recorder.addUnroutedNamer(unroutedNamer)
     // A preload (frameworkLoaded false) may run before the app's environment is complete.
     agent.activate(framework && frameworkLoaded ? framework.name : undefined, !frameworkLoaded)
+    noteActivationForDoctor({ pid: process.pid, ppid: process.ppid, role: agent.identity.role, state: agent.state })
     return agent
   } catch (err) {
     try {

@@ -12,11 +12,11 @@ import { freePort } from '@agent/test-helpers/ports.ts'
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
 
-function runDoctor(env: Record<string, string>): Promise<{ code: number; out: string }> {
+function runDoctor(env: Record<string, string>, args: string[] = []): Promise<{ code: number; out: string }> {
   const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH }
   return new Promise((resolve) => {
     // The app's folder is a fresh one: tsx is named by its own URL.
-    execFile(process.execPath, ['--import', import.meta.resolve('tsx'), cli, 'doctor'], { env: { ...clean, ...env }, cwd: mkdtempSync(join(tmpdir(), 'agent-doctor-')), timeout: 30_000 }, (err, stdout) => {
+    execFile(process.execPath, ['--import', import.meta.resolve('tsx'), cli, 'doctor', ...args], { env: { ...clean, ...env }, cwd: mkdtempSync(join(tmpdir(), 'agent-doctor-')), timeout: 30_000 }, (err, stdout) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout })
     })
   })
@@ -60,5 +60,26 @@ test('doctor: each misconfiguration in one line, with its fix, and a non-zero ex
   } finally {
     await silent.close()
     await rejecting.close()
+  }
+})
+
+test('doctor -- <command>: names each Node process of the app that runs without the agent, with the fix', async () => {
+  const sink = await OtlpSink.start()
+  const app = fileURLToPath(new URL('./fixtures/late-agent-cluster.cjs', import.meta.url))
+  try {
+    const env = { AGENT_NAME: 'shop', AGENT_ENDPOINT: sink.url }
+    const late = await runDoctor({ ...env, APP_AGENT_LOADED: 'late' }, ['--seconds', '3', '--', process.execPath, app])
+    assert.equal(late.code, 1, late.out)
+    const missing = late.out.split('\n').filter((l) => /problem: pid \d+ .* runs without the agent: its parent has one/.test(l))
+    assert.equal(missing.length, 2, `both workers named:\n${late.out}`)
+    assert.match(late.out, /load the agent first .*before cluster\.fork/)
+    assert.match(late.out, /agent \w+ as (primary|standalone)/, "the primary runs it")
+
+    const first = await runDoctor({ ...env, APP_AGENT_LOADED: 'first' }, ['--seconds', '3', '--', process.execPath, app])
+    assert.equal(first.code, 0, first.out)
+    assert.equal(first.out.split('\n').filter((l) => / as worker$/.test(l)).length, 2, first.out)
+    assert.match(first.out, /every Node process of the app runs the agent/)
+  } finally {
+    await sink.close()
   }
 })
