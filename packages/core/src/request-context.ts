@@ -6,27 +6,19 @@ import type { RequestRecord, SpanRecord } from './request-record.js'
 export const requestContext = new AsyncLocalStorage<RequestRecord>()
 
 /**
- * Whether AsyncLocalStorage runs on AsyncContextFrame: the default from Node
- * 24 (unless turned off), behind a flag on Node 22. There, entering a context
- * costs one store per request and nothing per promise.
- */
-export function contextFramesIn(version = process.versions.node, flags = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]): boolean {
-  const major = Number(version.split('.')[0])
-  if (flags.includes('--no-async-context-frame')) return false
-  return major >= 24 || (major >= 22 && flags.includes('--experimental-async-context-frame'))
-}
-
-/**
- * Whether requests enter the context. With context frames, always: it costs
- * next to nothing. Without (Node 20 and 22), AsyncLocalStorage runs on async
- * hooks, which tax every promise of the app (measured: +10k instructions per
- * Fastify request), so the context is entered only from the first sign that
- * the app will use it: a client library loaded (`pg`, `mysql2`, a Redis
- * client), an outbound call, or a span of the app's own. The call or span
- * that gave the sign goes to the request in flight, if there is only one.
+ * Whether requests enter the context. Entering has a price on every Node
+ * version, measured with callgrind: on Node 20 and 22 AsyncLocalStorage runs
+ * on async hooks, which tax every promise of the app (about +10k instructions
+ * per Fastify request); on Node 24 it runs on AsyncContextFrame, where
+ * nothing is paid per promise but `enterWith` copies the frame (about 1.7k
+ * instructions per request). Either is more than an app that never calls out
+ * should pay, so requests enter the context only from the first sign that the
+ * app will use it: a client library loaded (`pg`, `mysql2`, a Redis client),
+ * a first call out, a first span of the app's own. The call or span that gave
+ * the sign goes to the request in flight, if there is only one.
  */
 export const contextState = {
-  wanted: contextFramesIn(),
+  wanted: false,
   /** The request that started last: set by the HTTP instrumentation. */
   latest: undefined as RequestRecord | undefined,
   /** Requests in flight, counted only while the context is off (see `currentRequest`). */
