@@ -154,6 +154,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       this.configDeferred = true
       this.state = 'standby'
       this.http.enable()
+      this.enableStandbyClients()
       this.logger.debug(`configuration incomplete at preload (${verdict.reason}); read again at the first request`)
       return verdict
     }
@@ -164,12 +165,18 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       if (this.state !== 'standby') {
         this.state = 'standby'
         this.http.enable()
+        this.enableStandbyClients()
         this.logger.reportOnce('standby', 'info', 'AGENT_STANDBY', verdict.reason)
       }
     } else if (verdict.reason !== 'already started') {
       this.reportNotStarted(verdict)
     }
     return verdict
+  }
+
+  /** What can start an agent standing by besides a request (a job framework's worker): watched from standby on. */
+  private enableStandbyClients(): void {
+    for (const client of this.clients) if (client.enableInStandby) client.enable()
   }
 
   private reportNotStarted(verdict: Extract<Verdict, { start: false }>): void {

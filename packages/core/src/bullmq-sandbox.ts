@@ -1,0 +1,92 @@
+import { hasPreload, preloadPath } from './fork-hook.js'
+import { globalState } from './global-state.js'
+import { measureJob, outcomeOfFailure, type BullJob } from './bullmq-job.js'
+
+/**
+ * Sandboxed processors (a processor given as a file): BullMQ's `Child` runs
+ * each in a forked process (`child_process.fork`, reached by the fork hook,
+ * which gives it the agent, its role and the parent's instance id) or, with
+ * `useWorkerThreads`, in a worker thread. Either way the job is measured
+ * where the processor runs, by the agent there (`ChildProcessor`), and not in
+ * the parent, so each is counted once.
+ */
+
+/** Env of a thread BullMQ starts for a sandboxed processor: monitored, as a child of this process. */
+const THREAD_ENV = { AGENT_INSTRUMENT_WORKER_THREADS: 'true' }
+
+/** `--require`/`-r` flags in `execArgv` that load the agent (Node runs `--require` preloads in worker threads, not `--import` ones). */
+function requiresAgent(execArgv: readonly string[], path: string): boolean {
+  const requires: string[] = []
+  for (let i = 0; i < execArgv.length; i++) {
+    const arg = execArgv[i]!
+    if (/^(?:--require|-r)=/.test(arg)) requires.push(arg)
+    else if ((arg === '--require' || arg === '-r') && execArgv[i + 1] !== undefined) requires.push(arg, execArgv[++i]!)
+  }
+  return requires.length > 0 && hasPreload(requires, path)
+}
+
+interface ChildOpts {
+  useWorkerThreads?: unknown
+  workerThreadsOptions?: { env?: unknown; execArgv?: unknown } & Record<string, unknown>
+}
+
+/**
+ * Before BullMQ's `Child.init` starts a worker thread: the thread gets the
+ * agent (the core preload by `--require`, unless a `--require` flag loads it
+ * already), its role and the parent's instance id in its env, and
+ * `instrumentWorkerThreads` on (for BullMQ's sandbox threads only: the app's
+ * other threads stay unmonitored unless it asks). The app's options object
+ * is copied, never changed. A forked child needs nothing here: the fork hook
+ * does it.
+ */
+export function prepareThread(child: { opts?: ChildOpts }): void {
+  try {
+    const opts = child.opts
+    if (!opts?.useWorkerThreads) return
+    const agent = globalState().agent
+    if (!agent?.observesForks) return
+    const given = opts.workerThreadsOptions ?? {}
+    const options: Record<string, unknown> = { ...given }
+    if (typeof given.env !== 'symbol') {
+      options.env = { ...((given.env as NodeJS.ProcessEnv | undefined) ?? process.env), ...agent.childEnv('child'), ...THREAD_ENV }
+    }
+    const preload = preloadPath()
+    const execArgv = Array.isArray(given.execArgv) ? (given.execArgv as string[]) : process.execArgv.filter((a) => !a.startsWith('--inspect'))
+    // From source (tests under tsx) the preload is TypeScript, which a thread cannot require.
+    if (/\.c?js$/.test(preload) && !requiresAgent(execArgv, preload)) options.execArgv = [...execArgv, '--require', preload]
+    child.opts = { ...opts, workerThreadsOptions: options }
+  } catch {
+    // the thread runs without the agent
+  }
+}
+
+/** Errors of `ChildPool.retain`: the job never reached a child (a fork refused at a pids ceiling, a processor file that fails to load). */
+export const neverStarted = new WeakSet<object>()
+
+let lostSaid = false
+
+/**
+ * The parent's side of a sandboxed job, once its processor settled: nothing
+ * to measure when a child ran it (the child did); a job that never reached a
+ * child is measured here (it failed without running); a child that exited
+ * mid-job took that job's measurement with it, and the parent says so, once.
+ */
+export function settleSandboxed(job: BullJob, queue: unknown, error: unknown, maxStartedAttempts: unknown): void {
+  try {
+    if (error !== null && typeof error === 'object' && neverStarted.has(error)) {
+      measureJob(job, queue, () => {
+        throw error
+      }, maxStartedAttempts)
+      return
+    }
+    const message = (error as { message?: unknown } | undefined)?.message
+    if (!lostSaid && typeof message === 'string' && message.startsWith('Unexpected exit code')) {
+      lostSaid = true
+      const label = `${String(queue)}/${String(job.name)}`
+      const outcome = outcomeOfFailure(job, error, maxStartedAttempts)
+      globalState().agent?.logger.warn(`a sandboxed BullMQ processor exited while running job ${String(job.id)} of ${label} (${message}); that job's measurement is lost with its child (BullMQ marks it ${outcome}). The child's earlier jobs count as far as it exported them; further losses are not logged.`)
+    }
+  } catch {
+    // never the worker's job
+  }
+}
