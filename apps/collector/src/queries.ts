@@ -15,6 +15,16 @@ const round = (n: number) => Math.round(n * 100) / 100
 const rate = (n: number) => Math.round(n * 10_000) / 10_000
 const ms = (h: LatencyHistogram, q: number) => round(h.quantile(q) * 1000)
 
+/** Parses rollup keys, each once per query (a week of a key's rollups repeats it hundreds of times). */
+function keyParser<T extends unknown[]>(): (key: string) => T {
+  const seen = new Map<string, T>()
+  return (key) => {
+    let k = seen.get(key)
+    if (!k) seen.set(key, (k = JSON.parse(key) as T))
+    return k
+  }
+}
+
 /** Instances that send endpoint metrics: their server spans are not counted again as requests. */
 const metricSenders = (db: Db) => new Set((db.prepare('SELECT instance_id FROM processes WHERE has_metrics = 1').all() as { instance_id: string }[]).map((r) => r.instance_id))
 
@@ -27,10 +37,11 @@ const metricSenders = (db: Db) => new Set((db.prepare('SELECT instance_id FROM p
 function endpointRows(db: Db, service: string, range: TimeRange, options: ReadOptions, bucketMs?: number): EndpointRow[] {
   const rows: EndpointRow[] = []
   let senders: Set<string> | undefined
+  const parse = keyParser<[string, string, string, string]>()
   for (const seg of segmentsOf('endpoint', range.from, range.to, options, bucketMs)) {
     if (seg.size) {
       for (const r of readRollups(db, 'endpoint', service, seg)) {
-        const [method, route, source, instance] = JSON.parse(r.key) as [string, string, string, string]
+        const [method, route, source, instance] = parse(r.key)
         if (source === 'spans' && (senders ??= metricSenders(db)).has(instance)) continue
         rows.push({ t: r.t, method, route, count: r.n1, errors: r.n2, aborted: r.n3, hist: r.hist, unit: 's' })
       }
@@ -118,10 +129,11 @@ export function processes(db: Db, service: string, range: TimeRange, options: Re
   // Each process's requests in the range: hours and 5 minutes from the rollups, the edges from the points.
   const requests = new Map<string, number>()
   const add = (instance: string, source: string, n: number) => requests.set(`${instance} ${source}`, (requests.get(`${instance} ${source}`) ?? 0) + n)
+  const parse = keyParser<[string, string]>()
   for (const seg of segmentsOf('requests', range.from, range.to, options)) {
     if (seg.size) {
       for (const r of readRollups(db, 'requests', service, seg)) {
-        const [instance, source] = JSON.parse(r.key) as [string, string]
+        const [instance, source] = parse(r.key)
         add(instance, source, r.n1)
       }
     } else {
@@ -151,17 +163,19 @@ export function runtime(db: Db, service: string, range: TimeRange, options: Read
     if (s) (s.sum += sum), (s.n += n)
     else sums.set(key, { instance_id, name, t, sum, n })
   }
+  const parse = keyParser<[string, string]>()
   for (const seg of segmentsOf('runtime', range.from, range.to, options, bucket)) {
     if (seg.size) {
       for (const r of readRollups(db, 'runtime', service, seg)) {
-        const [instance, name] = JSON.parse(r.key) as [string, string]
+        const [instance, name] = parse(r.key)
         add(instance, name, Math.floor(r.t / bucket) * bucket, r.n1, r.n2)
       }
     } else {
+      // CAST: a bound number may come as a double, and then '/' does not truncate.
       const rows = db.prepare(`SELECT r.instance_id, r.name, (r.time_ms / CAST(@bucket AS INTEGER)) * @bucket AS t, SUM(r.value) AS sum, COUNT(*) AS n
         FROM runtime_points r JOIN processes p ON p.instance_id = r.instance_id
         WHERE p.service = @service AND r.time_ms >= @lo AND r.time_ms < @hi
-        GROUP BY r.instance_id, r.name, t`).all({ service, lo: seg.lo, hi: seg.hi, bucket }) // CAST: a bound number may come as a double, and then '/' does not truncate as { instance_id: string; name: string; t: number; sum: number; n: number }[]
+        GROUP BY r.instance_id, r.name, t`).all({ service, lo: seg.lo, hi: seg.hi, bucket }) as { instance_id: string; name: string; t: number; sum: number; n: number }[]
       for (const r of rows) add(r.instance_id, r.name, r.t, r.sum, r.n)
     }
   }
@@ -182,8 +196,9 @@ interface JobTotal { queue: string; job: string; system: string; count: number; 
 /** Per `queue/jobName`: jobs by outcome, their duration and their wait, over the range. */
 function jobTotals(db: Db, service: string, range: TimeRange, options: ReadOptions): Map<string, JobTotal> {
   const jobs = new Map<string, JobTotal>()
+  const parse = keyParser<[string, string, string, 'duration' | 'wait', string]>()
   for (const r of readFamily(db, 'job', service, range.from, range.to, options)) {
-    const [queue, job, system, metric, outcome] = JSON.parse(r.key) as [string, string, string, 'duration' | 'wait', string]
+    const [queue, job, system, metric, outcome] = parse(r.key)
     const name = jobName(queue, job)
     let j = jobs.get(name)
     if (!j) jobs.set(name, (j = { queue, job, system, count: 0, outcomes: {}, duration: new LatencyHistogram(), wait: new LatencyHistogram() }))
@@ -248,8 +263,9 @@ export interface LayerBreakdown { kind: 'http' | 'job'; endpoint: string; count:
  */
 export function layerBreakdown(db: Db, service: string, range: TimeRange, options: ReadOptions = {}): LayerBreakdown[] {
   const layers = new Map<string, Map<string, { seconds: number; calls: number }>>()
+  const parse = keyParser<[string, string, string]>()
   for (const r of readFamily(db, 'layer', service, range.from, range.to, options)) {
-    const [kind, endpoint, layer] = JSON.parse(r.key) as [string, string, string]
+    const [kind, endpoint, layer] = parse(r.key)
     const id = `${kind} ${endpoint}`
     let m = layers.get(id)
     if (!m) layers.set(id, (m = new Map()))
@@ -285,8 +301,9 @@ export interface NPlusOne { kind: 'http' | 'job'; endpoint: string; layer: strin
 /** N+1 patterns: per endpoint (or job) and statement shape, the requests that ran it at least the agent's threshold times, with the latest example trace. */
 export function nPlusOne(db: Db, service: string, range: TimeRange, options: ReadOptions = {}): NPlusOne[] {
   const found = new Map<string, { kind: 'http' | 'job'; endpoint: string; layer: string; statement: string; requests: number }>()
+  const parse = keyParser<['http' | 'job', string, string, string]>()
   for (const r of readFamily(db, 'nplusone', service, range.from, range.to, options)) {
-    const [kind, endpoint, layer, statement] = JSON.parse(r.key) as ['http' | 'job', string, string, string]
+    const [kind, endpoint, layer, statement] = parse(r.key)
     const f = found.get(r.key) ?? { kind, endpoint, layer, statement, requests: 0 }
     f.requests += r.n1
     found.set(r.key, f)
@@ -387,10 +404,12 @@ function traceView(db: Db, root: SpanRow): TraceView {
 
 /** Slow traces and N+1 examples of the service in the range, slowest first; `reason` (slow, n_plus_one) keeps one kind. */
 export function slowTraces(db: Db, service: string, range: TimeRange, limit = 50, reason?: string): TraceView[] {
+  // The slowest are found in the index alone (service, slow, start, end); only they are read whole.
   const roots = reason
     ? db.prepare(`SELECT * FROM spans WHERE service = ? AND slow = 1 AND start_ms > ? AND start_ms <= ? AND COALESCE(json_extract(attributes, '$."agent.trace.reason"'), 'slow') = ?
         ORDER BY (end_ms - start_ms) DESC LIMIT ?`).all(service, range.from, range.to, reason, limit)
-    : db.prepare('SELECT * FROM spans WHERE service = ? AND slow = 1 AND start_ms > ? AND start_ms <= ? ORDER BY (end_ms - start_ms) DESC LIMIT ?').all(service, range.from, range.to, limit)
+    : db.prepare(`SELECT * FROM spans WHERE rowid IN (SELECT rowid FROM spans INDEXED BY spans_roots WHERE service = ? AND slow = 1 AND start_ms > ? AND start_ms <= ? ORDER BY (end_ms - start_ms) DESC LIMIT ?)
+        ORDER BY (end_ms - start_ms) DESC`).all(service, range.from, range.to, limit)
   return (roots as SpanRow[]).map((r) => traceView(db, r))
 }
 

@@ -85,7 +85,9 @@ function createSchema(db: Db): void {
     CREATE INDEX IF NOT EXISTS runtime_points_rollup ON runtime_points (rollup, time_ms);
     -- The runtime panel reads each process's gauges (all names) at the edges of its range.
     CREATE INDEX IF NOT EXISTS runtime_points_instance ON runtime_points (instance_id, time_ms);
-    CREATE INDEX IF NOT EXISTS spans_slow ON spans (service, slow, start_ms);
+    DROP INDEX IF EXISTS spans_slow;
+    -- The traces panel: the slowest listed roots of a service in a range, from the index alone.
+    CREATE INDEX IF NOT EXISTS spans_roots ON spans (service, slow, start_ms, end_ms);
     CREATE INDEX IF NOT EXISTS spans_end ON spans (end_ms);
   `)
   const version = (db.prepare("SELECT value FROM meta WHERE name = 'rollups'").get() as { value: string } | undefined)?.value
