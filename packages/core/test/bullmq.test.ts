@@ -64,12 +64,12 @@ interface Settled { completed: number; failed: number; events: { completed: numb
  * Runs the worker fixture until BullMQ settled every job, then SIGTERM (the
  * report interval is a minute: what is exported went out at exit).
  */
-async function runWorker(mode: 'inline' | 'fork' | 'threads', install: 'code' | 'flag', jobs: number) {
+async function runWorker(mode: 'inline' | 'fork' | 'threads', install: 'code' | 'flag', jobs: number, crash = 0) {
   const sink = await OtlpSink.start()
   const queue = `q-${mode}-${install}-${process.pid}`
   const run = runFixture(join(FIXTURES, 'bullmq-worker.cjs'), {
     AGENT_NAME: 'jobs', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_LOG_LEVEL: 'warn',
-    REDIS_PORT: String(redis.port), QUEUE: queue, MODE: mode, INSTALL: install, JOBS: String(jobs),
+    REDIS_PORT: String(redis.port), QUEUE: queue, MODE: mode, INSTALL: install, JOBS: String(jobs), CRASH: String(crash),
   }, { execArgv: install === 'flag' ? ['--import', '@agent/core/preload'] : [], cwd })
   try {
     const settled = JSON.parse((await run.waitFor(/^settled /, 60_000)).slice('settled '.length)) as Settled
@@ -144,6 +144,25 @@ test('a sandboxed processor in worker threads (agent in code): each job counted 
     assert.ok(parent)
     // A thread is of its process: its role says so, and its pid is the parent's.
     assert.ok(points.every((p) => p.resource['agent.process.role'] === 'thread' && p.resource['process.pid'] === parent.resource['process.pid'] && p.resource['service.instance.id'] !== parent.resource['service.instance.id']), JSON.stringify(points.map((p) => p.resource)))
+  } finally {
+    await sink.close()
+  }
+})
+
+test('a sandboxed child that exits mid-job loses that job\'s measurement only, and the parent says so once', async () => {
+  const jobs = 6
+  const { sink, queue, settled, stderr } = await runWorker('fork', 'code', jobs, 2)
+  try {
+    const counts = jobCounts(sink, queue)
+    assert.equal(settled.completed, 2 * jobs)
+    assert.equal(settled.failed, jobs + 2, 'BullMQ fails the two jobs whose child died')
+    assert.equal(sum(counts, 'completed'), settled.completed, `every completed job counted: ${JSON.stringify(counts)}`)
+    assert.equal(counts['crash failed'] ?? 0, 0, 'the jobs in flight when their child died are lost')
+    assert.equal(sum(counts, 'failed'), settled.failed - 2, 'and only those')
+    assert.equal(sum(counts, 'retried'), settled.events.failed - settled.events.finalFailed)
+    const said = stderr.split('\n').filter((l) => l.includes('[agent]') && l.includes('exited while running job'))
+    assert.equal(said.length, 1, stderr)
+    assert.match(said[0]!, /Unexpected exit code: 3/)
   } finally {
     await sink.close()
   }
