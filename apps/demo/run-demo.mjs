@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 // The main job: starts the collector and a demo server in cluster mode (2
 // workers), sends a short bounded load, prints what was sent next to what the
-// collector counted, and serves the dashboard until Ctrl-C.
+// collector counted, and serves the dashboard until Ctrl-C. With a Redis
+// (REDIS_URL, or redis-server on PATH, started here on loopback in a temp
+// folder) and the Express demo, a BullMQ job worker runs beside it and a route
+// enqueues report jobs; without one, it says so and runs the web demo alone.
 //   node apps/demo/run-demo.mjs [--demo express|fastify|nest] [--requests 1500] [--once]
 import { spawn } from 'node:child_process'
 import http from 'node:http'
 import net from 'node:net'
-import { rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -78,6 +82,7 @@ const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 8 })
  * (GET /api/users/:id), GET /api/orders/:id/summary six times (GET
  * /api/products/:id/reviews, an N+1 pattern).
  */
+let redis
 const mix = [
   ['GET /api/users/:id', 40, 'GET', (i) => `/api/users/${i % 97}`],
   ['GET /api/products/:id/reviews', 25, 'GET', (i) => `/api/products/${i % 31}/reviews`],
@@ -88,7 +93,7 @@ const mix = [
   ...(args.demo === 'express' ? [['GET /api/orders/:id/summary', 2, 'GET', (i) => `/api/orders/${i}/summary`]] : []),
   ['GET (unmatched)', 3, 'GET', (i) => `/no/such/page/${i}`],
 ]
-const weights = mix.reduce((n, m) => n + m[1], 0)
+let weights = mix.reduce((n, m) => n + m[1], 0)
 const pick = (i) => {
   let r = (i * 7919) % weights
   for (const m of mix) if ((r -= m[1]) < 0) return m
@@ -100,8 +105,40 @@ function bar(done, width = 30) {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`
 }
 
+/** The Redis for the job worker: REDIS_URL, else a redis-server from PATH on loopback, else none (and why). */
+function withJobs() {
+  return redis?.url !== undefined && args.demo === 'express'
+}
+async function findRedis() {
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, how: 'REDIS_URL' }
+  const binary = (process.env.PATH ?? '').split(':').filter(Boolean).map((d) => join(d, 'redis-server')).find((p) => existsSync(p))
+  if (!binary) return { why: 'no Redis: set REDIS_URL or put redis-server on PATH to run a BullMQ job worker beside the web demo' }
+  const dir = mkdtempSync(join(tmpdir(), 'demo-redis-'))
+  const port = await freePort(6380)
+  const server = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(server)
+  await new Promise((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 15_000)
+    server.stdout.setEncoding('utf8').on('data', (d) => (out += d, /Ready to accept connections/.test(out) && (clearTimeout(timer), resolve())))
+    server.once('exit', (code) => (clearTimeout(timer), reject(new Error(`redis-server exited with ${code}: ${out}`))))
+  })
+  return { url: `redis://127.0.0.1:${port}`, how: `redis-server on 127.0.0.1:${port}`, server, dir }
+}
+
 async function main() {
   rmSync(join(root, '.data', 'demo.db'), { force: true })
+  try {
+    redis = await findRedis()
+  } catch (err) {
+    redis = { why: `no Redis: ${err.message.split('\n')[0]}` }
+  }
+  if (redis.url === undefined) process.stdout.write(`${redis.why}.\n`)
+  else if (args.demo !== 'express') process.stdout.write(`Redis found (${redis.how}), but the job worker runs with the Express demo only.\n`)
+  if (withJobs()) {
+    mix.push(['POST /api/reports', 3, 'POST', () => '/api/reports', (i) => ({ n: i })])
+    weights = mix.reduce((n, m) => n + m[1], 0)
+  }
   const collectorPort = await freePort(4318)
   const collector = start('collector', ['--import', 'tsx', 'src/cli.ts', '--port', String(collectorPort), '--db', join(root, '.data', 'demo.db')], 'apps/collector', {})
   await collector.ready(/collector listening/)
@@ -109,8 +146,18 @@ async function main() {
   const app = start(args.demo, demo.argv, demo.cwd, {
     PORT: String(appPort), WORKERS: args.workers, AGENT_NAME: `${args.demo}-demo`, AGENT_KEY: 'demo-key',
     AGENT_ENDPOINT: `http://127.0.0.1:${collectorPort}`, AGENT_FLUSH_INTERVAL_MS: '2000', AGENT_LOG_LEVEL: 'warn',
+    ...(withJobs() ? { REDIS_URL: redis.url } : {}),
   })
   await app.ready(/listening/)
+  let jobWorker
+  if (withJobs()) {
+    jobWorker = start('job-worker', ['job-worker.mjs'], 'apps/demo', {
+      REDIS_URL: redis.url, AGENT_NAME: `${args.demo}-demo`, AGENT_KEY: 'demo-key',
+      AGENT_ENDPOINT: `http://127.0.0.1:${collectorPort}`, AGENT_FLUSH_INTERVAL_MS: '2000', AGENT_LOG_LEVEL: 'warn',
+    })
+    await jobWorker.ready(/job worker ready/)
+    process.stdout.write(`BullMQ job worker on the 'reports' queue (${redis.how}); POST /api/reports enqueues a report\n`)
+  }
   await new Promise((r) => setTimeout(r, 500)) // let both workers come up
   process.stdout.write(`collector on http://127.0.0.1:${collectorPort}, ${args.demo}-demo with ${args.workers} workers on http://127.0.0.1:${appPort}\n`)
 
@@ -166,6 +213,8 @@ async function main() {
   process.stdout.write(match
     ? `every request served is in the collector, per endpoint (${collectorTotal}; "served" adds the calls the server makes to itself).\n`
     : `MISMATCH: the collector counted ${collectorTotal} of ${expectedTotal} requests served.\n`)
+  let jobsMatch = true
+  if (withJobs()) jobsMatch = await reportJobs(collectorPort, completed.get('POST /api/reports') ?? 0)
   process.stdout.write(`\ndashboard: http://127.0.0.1:${collectorPort}/\n`)
   if (args.demo === 'express') {
     process.stdout.write('  where the time goes: GET /api/outbound and GET /api/orders/:id/summary spend theirs in the http layer\n')
@@ -175,15 +224,48 @@ async function main() {
   const stop = async (code) => {
     app.child.kill('SIGTERM')
     await new Promise((r) => (app.child.exitCode !== null ? r() : app.child.once('exit', r)))
+    if (jobWorker) {
+      jobWorker.child.kill('SIGTERM')
+      await new Promise((r) => (jobWorker.child.exitCode !== null ? r() : jobWorker.child.once('exit', r)))
+    }
+    if (redis?.server) {
+      redis.server.kill('SIGTERM')
+      await new Promise((r) => (redis.server.exitCode !== null ? r() : redis.server.once('exit', r)))
+      rmSync(redis.dir, { recursive: true, force: true })
+    }
     collector.child.kill('SIGTERM')
     await new Promise((r) => (collector.child.exitCode !== null ? r() : collector.child.once('exit', r)))
     keepAlive.destroy()
     process.exit(code)
   }
-  if (args.once) return stop(match ? 0 : 1)
+  if (args.once) return stop(match && jobsMatch ? 0 : 1)
   process.stdout.write('serving until Ctrl-C\n')
   process.once('SIGINT', () => stop(0))
   process.once('SIGTERM', () => stop(0))
+}
+
+/**
+ * The report jobs enqueued, as the collector counts them: each settled once
+ * (completed or failed for good; retried attempts counted apart), waiting for
+ * the job worker's next report for 20 s at most. Prints them with the queue's
+ * health; true if every job is there.
+ */
+async function reportJobs(collectorPort, enqueued) {
+  const service = `${args.demo}-demo`
+  let job
+  const deadline = Date.now() + 20_000
+  do {
+    await new Promise((r) => setTimeout(r, 500))
+    const jobs = await fetch(`http://127.0.0.1:${collectorPort}/api/jobs?service=${service}`).then((r) => r.json())
+    job = (Array.isArray(jobs) ? jobs : jobs.jobs ?? []).find((j) => j.queue === 'reports')
+  } while ((job?.completed ?? 0) + (job?.failed ?? 0) < enqueued && Date.now() < deadline)
+  const queues = await fetch(`http://127.0.0.1:${collectorPort}/api/queues?service=${service}`).then((r) => r.json()).catch(() => [])
+  const health = (Array.isArray(queues) ? queues : queues.queues ?? []).find((q) => q.queue === 'reports')
+  const settled = (job?.completed ?? 0) + (job?.failed ?? 0)
+  process.stdout.write(`jobs: ${enqueued} reports enqueued from POST /api/reports; the collector has reports/build-report ${job?.completed ?? 0} completed, ${job?.failed ?? 0} failed, ${job?.retried ?? 0} retried (p50 ${job?.p50 ?? '-'} ms, p95 ${job?.p95 ?? '-'} ms, mean wait ${job?.waitMean ?? '-'} ms)\n`)
+  if (health) process.stdout.write(`  queue 'reports' now: ${Object.entries(health.states).map(([k, v]) => `${v} ${k}`).join(', ')}\n`)
+  process.stdout.write(settled === enqueued ? `  every report job enqueued settled once in the collector (${settled}).\n` : `  MISMATCH: the collector has ${settled} of ${enqueued} report jobs settled.\n`)
+  return settled === enqueued
 }
 
 main().catch((err) => {

@@ -44,6 +44,14 @@ if (workers > 0 && cluster.isPrimary) {
     render.end()
     res.json({ report: 'done' })
   })
+  // With a Redis (REDIS_URL, as apps/demo starts one), a report is built by
+  // the job worker: the job carries this request's trace.
+  const reports = process.env.REDIS_URL ? reportQueue(process.env.REDIS_URL) : undefined
+  app.post('/api/reports', async (req, res) => {
+    if (!reports) return res.status(503).json({ error: 'no Redis: set REDIS_URL to enqueue reports' })
+    const job = await (await reports).add('build-report', { n: Number(req.body?.n ?? 0) }, { attempts: 2, removeOnComplete: 1000, removeOnFail: 1000 })
+    res.status(202).json({ job: job.id })
+  })
   app.get('/api/boom', () => {
     throw new Error('inventory service unavailable')
   })
@@ -75,5 +83,15 @@ if (workers > 0 && cluster.isPrimary) {
   const server = app.listen(port, '127.0.0.1', () => {
     if (!cluster.isWorker || cluster.worker.id === 1) process.stdout.write(`express-demo listening on http://127.0.0.1:${port}\n`)
   })
-  if (!cluster.isWorker) process.once('SIGTERM', () => server.close())
+  // The queue's connection would keep a stopping process alive: closed with the server.
+  const closeReports = () => reports?.then((q) => q.close()).catch(() => {})
+  if (cluster.isWorker) process.once('disconnect', closeReports)
+  if (!cluster.isWorker) process.once('SIGTERM', () => (server.close(), closeReports()))
+}
+
+/** The 'reports' queue on the Redis at `url` (bullmq is loaded only when there is one). */
+async function reportQueue(url) {
+  const { Queue } = await import('bullmq')
+  const u = new URL(url)
+  return new Queue('reports', { connection: { host: u.hostname, port: Number(u.port || 6379), ...(u.password ? { password: decodeURIComponent(u.password) } : {}), db: Number(u.pathname.slice(1) || 0), maxRetriesPerRequest: null } })
 }
