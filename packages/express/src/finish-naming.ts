@@ -1,10 +1,11 @@
 import dc from 'node:diagnostics_channel'
 import { nameRequest, noteError } from '@agent/core/internal'
 import { instrumentApp, type ExpressApp } from './instrument-express.js'
-import { read, routeOf } from './route-map.js'
+import { read, routeOf, type AppLike } from './route-map.js'
 import { kRouterErrors, routerRecordsErrors } from './layer-errors.js'
 import { kFinish } from './symbols.js'
 
+/** The app last instrumented: the next requests of one app skip even the WeakSet. */
 let lastApp: unknown
 
 /**
@@ -14,16 +15,13 @@ let lastApp: unknown
  */
 export function atEnd(req: object): string | undefined {
   const app = read(req, 'app')
-  if (app !== lastApp) {
-    lastApp = app
-    instrumentApp(app as ExpressApp | undefined)
-  }
+  if (app !== lastApp && instrumentApp(app as ExpressApp | undefined)) lastApp = app
   if (routerRecordsErrors()) {
     const errors = read(req, kRouterErrors) as Set<unknown> | undefined
     // The first error is the cause; the set keeps them in order.
     if (errors instanceof Set && errors.size > 0) noteError(req, errors.values().next().value)
   }
-  return routeOf(req)
+  return routeOf(req, app as AppLike | undefined)
 }
 
 function onResponseFinish(message: unknown): void {

@@ -52,13 +52,15 @@ const instrumented = new WeakSet<object>()
  * (CommonJS) loaded it; a bundled app has none, and its errors are counted by
  * status only. Idempotent and never throws; on an unknown Express shape it
  * does nothing. The app's router is not read (Express 5's getter would create it).
+ * True once the app's Layer classes are handled.
  */
 export function instrumentApp(app: ExpressApp | undefined): boolean {
   if (typeof app !== 'function' || typeof app.request !== 'object') return false
   if (instrumented.has(app)) return true
   try {
     // Until Express is loaded there is no Layer class to reach: try again later.
-    if (loadedLayers()) instrumented.add(app)
+    if (!loadedLayers()) return false
+    instrumented.add(app)
     return true
   } catch {
     return false

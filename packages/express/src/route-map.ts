@@ -94,12 +94,12 @@ let last: { route: object; app: unknown; name: string } | undefined
  * A request's route template at its end, from what Express leaves on it: the
  * last route dispatched (`req.route`) under the patterns its routers were
  * mounted with, never the mount path matched in the URL. Undefined when no
- * route answered (middleware, static files, 404s): core names those.
+ * route answered (middleware, static files, 404s): core names those. `app`:
+ * `req.app`, where the caller has read it.
  */
-export function routeOf(req: object): string | undefined {
+export function routeOf(req: object, app = read(req, 'app') as AppLike | undefined): string | undefined {
   const route = read(req, 'route') as { path?: unknown } | undefined
   if (!route) return undefined
-  const app = read(req, 'app') as AppLike | undefined
   if (last !== undefined && last.route === route && last.app === app) return last.name
   // The common case, a route mounted in one place: its name made once.
   const known = names.get(route)
