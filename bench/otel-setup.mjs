@@ -12,7 +12,7 @@ const endpoint = process.env.BENCH_SINK
 const sdk = new NodeSDK({
   serviceName: 'bench',
   traceExporter: new OTLPTraceExporter({ url: `${endpoint}/v1/traces` }),
-  metricReader: new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: `${endpoint}/v1/metrics` }), exportIntervalMillis: 5000 }),
+  metricReader: new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url: `${endpoint}/v1/metrics` }), exportIntervalMillis: Number(process.env.BENCH_EXPORT_INTERVAL_MS ?? 5000) }),
   instrumentations: [new HttpInstrumentation(), new ExpressInstrumentation(), new FastifyInstrumentation()],
 })
 sdk.start()

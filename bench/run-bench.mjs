@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { agentEnv, freePort, modeArgs, servers, startSink } from './configurations.mjs'
-import { countInstructions, instructionsTable, valgrindAvailable } from './instructions.mjs'
+import { instructionsTable, measurePerRequest, valgrindAvailable } from './instructions.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const { values: opt } = parseArgs({
@@ -130,17 +130,18 @@ for (const r of rows.filter((x) => x.mode === 'agent')) {
 }
 
 const micro = JSON.parse(execFileSync(process.execPath, ['--expose-gc', '--max-semi-space-size=256', join(here, 'micro.mjs')]).toString())
-// Instruction counts: immune to the machine's noise, where valgrind is installed.
-const low = 8000
-const high = 16000
+// Instructions (split into the app's own work, GC and compilation) and bytes allocated per request, over
+// repeats: immune to the machine's noise, where valgrind is installed (see instructions.mjs).
 let instructions = null
 if (opt['no-instructions']) instructions = 'skipped (--no-instructions)'
 else if (!valgrindAvailable()) instructions = 'skipped: valgrind is not installed (Debian: apt-get install valgrind)'
 else {
   const frameworks = opt.frameworks.split(',')
+  const modes = ['none', 'agent', 'otel'].filter((m) => m === 'none' || opt.modes.split(',').includes(m))
   // Once-per-interval work (export, runtime metrics) is left out with a long interval: under
   // valgrind a run lasts minutes, so it would be charged ~50 times over to each request.
-  instructions = await countInstructions({ frameworks, modes: ['none', 'agent'], low, high, env: agentEnv(sink.url, 600_000), log: (s) => process.stderr.write(s) })
+  const env = { ...agentEnv(sink.url, 600_000), BENCH_EXPORT_INTERVAL_MS: '600000' }
+  instructions = await measurePerRequest({ frameworks, modes, env, log: (s) => process.stderr.write(s) })
 }
 const f = (n, d = 2) => (Number.isFinite(n) ? n.toFixed(d) : '-')
 const table = [
@@ -157,7 +158,7 @@ const md = [
   '',
   `Micro-benchmark of the per-request path (record + aggregate): ${micro.nsPerOp} ns/op, ${micro.bytesPerOp} bytes/op over ${micro.ops} ops.`,
   '',
-  typeof instructions === 'string' ? `Instruction counts: ${instructions}.` : instructionsTable(instructions, low, high),
+  typeof instructions === 'string' ? `Instruction counts: ${instructions}.` : instructionsTable(instructions),
 ].join('\n')
 mkdirSync(join(here, 'results'), { recursive: true })
 writeFileSync(join(here, 'results', 'latest.json'), JSON.stringify({ machine, rounds: ROUNDS, duration: DURATION, rows, micro, instructions }, null, 2))
