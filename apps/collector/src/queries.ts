@@ -6,7 +6,6 @@ import type { TimeRange } from './time-range.js'
 import { mergeRow, readFamily, readRollups, segmentsOf, type ReadOptions } from './rollups.js'
 import { NO_ROUTE, jobName } from './otlp-ingest.js'
 
-interface StoredPoint { instance_id: string; method: string; route: string; end_ms: number; count: number; errors: number; aborted: number; hist: string | null; unit: string }
 /** An endpoint's figures over one stretch of time: a stored point, or a rollup of many. */
 interface EndpointRow { t: number; method: string; route: string; count: number; errors: number; aborted: number; hist: string | null; unit: string }
 
@@ -47,10 +46,10 @@ function endpointRows(db: Db, service: string, range: TimeRange, options: ReadOp
       }
       continue
     }
-    const points = db.prepare(`SELECT e.instance_id, method, route, end_ms, count, errors, aborted, hist, unit FROM endpoint_points e
+    const points = db.prepare(`SELECT end_ms AS t, method, route, count, errors, aborted, hist, unit FROM endpoint_points e
       WHERE e.service = ? AND e.end_ms >= ? AND e.end_ms < ?
-        AND (e.source = 'metrics' OR NOT EXISTS (SELECT 1 FROM processes p WHERE p.instance_id = e.instance_id AND p.has_metrics = 1))`).all(service, seg.lo, seg.hi) as StoredPoint[]
-    for (const p of points) rows.push({ ...p, t: p.end_ms })
+        AND (e.source = 'metrics' OR NOT EXISTS (SELECT 1 FROM processes p WHERE p.instance_id = e.instance_id AND p.has_metrics = 1))`).all(service, seg.lo, seg.hi) as EndpointRow[]
+    for (const p of points) rows.push(p)
   }
   return rows
 }
@@ -156,37 +155,38 @@ export interface RuntimeSeries { instance_id: string; name: string; points: { t:
 /** Runtime gauges of the service's processes, each averaged per bucket of the range. */
 export function runtime(db: Db, service: string, range: TimeRange, options: ReadOptions = {}): RuntimeSeries[] {
   const bucket = range.bucketMs
-  const sums = new Map<string, { instance_id: string; name: string; t: number; sum: number; n: number }>()
+  // Per series (process and gauge), per bucket: the sum of values and how many (SQL adds them up, from rollups and points alike).
+  const series = new Map<string, { instance_id: string; name: string; buckets: Map<number, { sum: number; n: number }> }>()
   const add = (instance_id: string, name: string, t: number, sum: number, n: number) => {
-    const key = `${instance_id} ${name} ${t}`
-    const s = sums.get(key)
-    if (s) (s.sum += sum), (s.n += n)
-    else sums.set(key, { instance_id, name, t, sum, n })
+    const key = `${instance_id}\u0000${name}`
+    let s = series.get(key)
+    if (!s) series.set(key, (s = { instance_id, name, buckets: new Map() }))
+    const b = s.buckets.get(t)
+    if (b) (b.sum += sum), (b.n += n)
+    else s.buckets.set(t, { sum, n })
   }
   const parse = keyParser<[string, string]>()
+  // CAST: a bound number may come as a double, and then '/' does not truncate.
+  const fromRollups = db.prepare(`SELECT key, (t / CAST(@bucket AS INTEGER)) * @bucket AS t, SUM(n1) AS sum, SUM(n2) AS n FROM rollups
+    WHERE family = 'runtime' AND service = @service AND size_ms = @size AND t >= @lo AND t < @hi GROUP BY key, 2`)
+  const fromPoints = db.prepare(`SELECT r.instance_id, r.name, (r.time_ms / CAST(@bucket AS INTEGER)) * @bucket AS t, SUM(r.value) AS sum, COUNT(*) AS n
+    FROM runtime_points r JOIN processes p ON p.instance_id = r.instance_id
+    WHERE p.service = @service AND r.time_ms >= @lo AND r.time_ms < @hi
+    GROUP BY r.instance_id, r.name, t`)
   for (const seg of segmentsOf('runtime', range.from, range.to, options, bucket)) {
     if (seg.size) {
-      for (const r of readRollups(db, 'runtime', service, seg)) {
+      for (const r of fromRollups.all({ service, size: seg.size, lo: seg.lo, hi: seg.hi, bucket }) as { key: string; t: number; sum: number; n: number }[]) {
         const [instance, name] = parse(r.key)
-        add(instance, name, Math.floor(r.t / bucket) * bucket, r.n1, r.n2)
+        add(instance, name, r.t, r.sum, r.n)
       }
     } else {
-      // CAST: a bound number may come as a double, and then '/' does not truncate.
-      const rows = db.prepare(`SELECT r.instance_id, r.name, (r.time_ms / CAST(@bucket AS INTEGER)) * @bucket AS t, SUM(r.value) AS sum, COUNT(*) AS n
-        FROM runtime_points r JOIN processes p ON p.instance_id = r.instance_id
-        WHERE p.service = @service AND r.time_ms >= @lo AND r.time_ms < @hi
-        GROUP BY r.instance_id, r.name, t`).all({ service, lo: seg.lo, hi: seg.hi, bucket }) as { instance_id: string; name: string; t: number; sum: number; n: number }[]
-      for (const r of rows) add(r.instance_id, r.name, r.t, r.sum, r.n)
+      for (const r of fromPoints.all({ service, lo: seg.lo, hi: seg.hi, bucket }) as { instance_id: string; name: string; t: number; sum: number; n: number }[]) add(r.instance_id, r.name, r.t, r.sum, r.n)
     }
   }
-  const out = new Map<string, RuntimeSeries>()
-  for (const r of [...sums.values()].sort((a, b) => a.t - b.t)) {
-    const key = `${r.instance_id} ${r.name}`
-    let s = out.get(key)
-    if (!s) out.set(key, (s = { instance_id: r.instance_id, name: r.name, points: [] }))
-    s.points.push({ t: r.t, value: r.sum / r.n })
-  }
-  return [...out.values()]
+  return [...series.values()].sort((a, b) => (a.instance_id === b.instance_id ? (a.name < b.name ? -1 : 1) : a.instance_id < b.instance_id ? -1 : 1)).map((s) => ({
+    instance_id: s.instance_id, name: s.name,
+    points: [...s.buckets.entries()].sort((a, b) => a[0] - b[0]).map(([t, b]) => ({ t, value: b.sum / b.n })),
+  }))
 }
 
 // ---- Where the time goes (issue #15), jobs and queues (issue #17) ----
