@@ -2,9 +2,10 @@ import { noteJobWorker, startJob } from './jobs.js'
 import { releaseMethods, wrapMethod, type WrapSlot } from './method-wrap.js'
 import { watchPackage } from './module-hook.js'
 import { wantContext } from './request-context.js'
-import { measureJob, type BullJob } from './bullmq-job.js'
+import type { ActiveJob } from './jobs.js'
+import { beginJob, measureJob, movedItself, runJob, type BullJob } from './bullmq-job.js'
 import { QueueHealth } from './bullmq-queue-health.js'
-import { neverStarted, prepareThread, settleSandboxed } from './bullmq-sandbox.js'
+import { neverStarted, prepareThread, sayChildLost } from './bullmq-sandbox.js'
 import { stripTraceOption, withTraceContext } from './bullmq-trace-carrier.js'
 
 type Fn = (this: unknown, ...args: unknown[]) => unknown
@@ -40,9 +41,17 @@ function isThenable(value: unknown): value is Promise<unknown> {
  *   constructor) and `run`: a job worker exists; it counts as a server
  *   detected (`noteJobWorker`) and its queue's health is read per interval.
  * - `Worker.prototype.callProcessJob`: each job of an in-process processor is
- *   measured around the processor (see bullmq-job.ts). With a sandboxed
- *   processor, the child measures it (`ChildProcessor.prototype.start`).
- * - `Worker.prototype.emit`: 'stalled' is counted (outcome stalled).
+ *   measured from its processor's start, with the processor run in its
+ *   context, to BullMQ's own 'completed' or 'failed' event for it
+ *   (`Worker.prototype.emit`): completed; failed when BullMQ failed it for
+ *   good (`finishedOn` set), else retried. A job BullMQ did not settle (its
+ *   lock lost, as when it stalled; the worker closing) is not counted: its
+ *   stall is, where detected. One whose processor moved it
+ *   (`moveToDelayed`, a rate limit) counts as retried when `processJob`
+ *   settles. With a sandboxed processor, the child measures it
+ *   (`ChildProcessor.prototype.start`); the parent counts only a job that
+ *   failed without reaching a child, at its 'failed' event.
+ * - `Worker.prototype.emit`: besides, 'stalled' is counted (outcome stalled).
  * - `Queue.prototype.add` / `addBulk`: from inside a request or job, the
  *   job carries its trace context (see bullmq-trace-carrier.ts).
  * - `Child.prototype.init`, `ChildPool.prototype.retain`: a sandbox thread
@@ -83,6 +92,7 @@ export class BullmqInstrumentation {
       // Jobs run processors that query: their calls enter the job's context from now on.
       wantContext()
       wrap(worker, 'callProcessJob', wrapCallProcessJob)
+      wrap(own(m.Worker, 'processJob'), 'processJob', wrapProcessJob)
       wrap(own(m.Worker, 'createLockManager'), 'createLockManager', wrapWorkerStart)
       wrap(own(m.Worker, 'run'), 'run', wrapWorkerStart)
       wrap(own(m.Worker, 'emit'), 'emit', wrapEmit)
@@ -120,6 +130,11 @@ function wrapWorkerStart(original: Fn, slot: WrapSlot<BullmqInstrumentation>): F
   }
 }
 
+/** In-process jobs in flight, until BullMQ's event for them: the measurement and how the processor settled. */
+const inFlight = new WeakMap<object, { active: ActiveJob; threw: boolean; error: unknown }>()
+/** Jobs handed to a sandboxed processor: their child measures them. */
+const handedOver = new WeakSet<object>()
+
 function wrapCallProcessJob(original: Fn, slot: WrapSlot<BullmqInstrumentation>): Fn {
   return function callProcessJob(this: unknown, job?: unknown) {
     const worker = this as BullWorker
@@ -127,25 +142,71 @@ function wrapCallProcessJob(original: Fn, slot: WrapSlot<BullmqInstrumentation>)
     const args = arguments as unknown as unknown[]
     // Sandboxed: the child measures; the parent only hears how it went.
     if (worker.childPool !== undefined) {
+      handedOver.add(job)
       const result = original.apply(this, args)
-      if (isThenable(result)) result.then(undefined, (error: unknown) => settleSandboxed(job as BullJob, worker.name, error, worker.opts?.maxStartedAttempts))
+      if (isThenable(result)) {
+        result.then(undefined, (error: unknown) => {
+          // It never reached a child: counted here, at BullMQ's 'failed' event.
+          if (error !== null && typeof error === 'object' && neverStarted.has(error)) handedOver.delete(job)
+          else sayChildLost(job as BullJob, worker.name, error)
+        })
+      }
       return result
     }
-    return measureJob(job as BullJob, worker.name, () => original.apply(this, args), worker.opts?.maxStartedAttempts)
+    const active = beginJob(job as BullJob, worker.name)
+    if (active === undefined) return original.apply(this, args)
+    const entry = { active, threw: false, error: undefined as unknown }
+    inFlight.set(job, entry)
+    return runJob(active, () => original.apply(this, args), (error, threw) => {
+      entry.threw = threw
+      entry.error = error
+    })
+  }
+}
+
+/** Once BullMQ is done with a job: one whose processor moved it ends as retried; one BullMQ did not settle is not counted. */
+function wrapProcessJob(original: Fn, slot: WrapSlot<BullmqInstrumentation>): Fn {
+  return function processJob(this: unknown, job?: unknown) {
+    const result = original.apply(this, arguments as unknown as unknown[])
+    if (slot.target !== undefined && job !== null && typeof job === 'object' && isThenable(result)) {
+      const settle = () => {
+        const entry = inFlight.get(job)
+        if (entry === undefined) return
+        inFlight.delete(job)
+        if (entry.threw && movedItself(entry.error)) entry.active.end('retried', entry.error)
+      }
+      result.then(settle, settle)
+    }
+    return result
   }
 }
 
 function wrapEmit(original: Fn, slot: WrapSlot<BullmqInstrumentation>): Fn {
-  return function emit(this: unknown, event?: unknown, jobId?: unknown) {
+  return function emit(this: unknown, event?: unknown, job?: unknown, error?: unknown) {
     if (slot.target !== undefined) {
       try {
-        if (event === 'stalled') noteStalled(this as BullWorker, jobId)
+        if (event === 'completed' || event === 'failed') settleJob(this as BullWorker, event, job, error)
+        else if (event === 'stalled') noteStalled(this as BullWorker, job)
         else if (event === 'closed') slot.target.health.forget(this as object)
       } catch {
         // never the app's events
       }
     }
     return original.apply(this, arguments as unknown as unknown[])
+  }
+}
+
+/** BullMQ settled a job: its measurement ends as BullMQ settled it; a job that failed without running anywhere is counted now. */
+function settleJob(worker: BullWorker, event: 'completed' | 'failed', job: unknown, error: unknown): void {
+  if (job === null || typeof job !== 'object') return
+  const outcome = event === 'completed' ? 'completed' : (job as { finishedOn?: unknown }).finishedOn ? 'failed' : 'retried'
+  const entry = inFlight.get(job)
+  if (entry !== undefined) {
+    inFlight.delete(job)
+    entry.active.end(outcome, event === 'failed' ? error : undefined)
+  } else if (event === 'failed' && !handedOver.has(job)) {
+    // Failed before any processor ran (a child that could not start, `maxStartedAttempts`).
+    beginJob(job as BullJob, worker.name)?.end(outcome, error)
   }
 }
 

@@ -1,5 +1,5 @@
 import type { JobOutcome } from './aggregator.js'
-import { startJob, type JobOptions } from './jobs.js'
+import { startJob, type ActiveJob, type JobOptions } from './jobs.js'
 import { stripTraceOption, traceCarrierOf } from './bullmq-trace-carrier.js'
 
 /** What the agent reads of a BullMQ job: a `Job` in the worker, its JSON form (`asJSONSandbox`) in a sandboxed child. */
@@ -31,25 +31,27 @@ const RATE_LIMIT_MESSAGE = 'bullmq:rateLimitExceeded'
  * retried.
  */
 export function outcomeOfFailure(job: BullJob, error: unknown, maxStartedAttempts?: unknown): JobOutcome {
-  const err = error as { name?: unknown; message?: unknown } | null | undefined
-  const name = typeof err?.name === 'string' ? err.name : ''
-  if (MOVED.has(name) || err?.message === RATE_LIMIT_MESSAGE) return 'retried'
-  if (name === 'UnrecoverableError') return 'failed'
+  if (movedItself(error)) return 'retried'
+  if ((error as { name?: unknown } | null | undefined)?.name === 'UnrecoverableError') return 'failed'
   const attempts = Number(job.opts?.attempts ?? 0)
   const made = Number(job.attemptsMade ?? 0)
   if (typeof maxStartedAttempts === 'number' && maxStartedAttempts > 0 && maxStartedAttempts <= Number(job.attemptsStarted ?? 0)) return 'failed'
   return made + 1 < attempts ? 'retried' : 'failed'
 }
 
+/** Whether BullMQ neither completes nor fails a job whose processor threw this: it moved the job itself, which runs again. */
+export function movedItself(error: unknown): boolean {
+  const err = error as { name?: unknown; message?: unknown } | null | undefined
+  return (typeof err?.name === 'string' && MOVED.has(err.name)) || err?.message === RATE_LIMIT_MESSAGE
+}
+
 /**
- * Runs a BullMQ processor as one job of the agent's (see jobs.ts): named by
- * the job's name under its queue, waited from when it was enqueued (its
- * delay added), linked to the producer's trace, and ended when the
- * processor's promise settles: completed, or retried or failed as BullMQ will
- * settle it. Returns what `run` returns; errors pass through untouched.
+ * Starts one job of the agent's (see jobs.ts) for a BullMQ job: named by its
+ * name under its queue, waited from when it was enqueued (its delay added),
+ * linked to the producer's trace (the agent's option, taken off the job here,
+ * or its data). Undefined if it cannot be measured; never throws.
  */
-export function measureJob(job: BullJob, queue: unknown, run: () => unknown, maxStartedAttempts?: unknown): unknown {
-  let active
+export function beginJob(job: BullJob, queue: unknown): ActiveJob | undefined {
   try {
     const carrier = traceCarrierOf(job)
     stripTraceOption(job)
@@ -62,31 +64,48 @@ export function measureJob(job: BullJob, queue: unknown, run: () => unknown, max
     }
     if (carrier?.traceparent !== undefined) options.traceparent = carrier.traceparent
     if (carrier?.tracestate !== undefined) options.tracestate = carrier.tracestate
-    active = startJob(typeof job.name === 'string' ? job.name : String(job.name), options)
+    return startJob(typeof job.name === 'string' ? job.name : String(job.name), options)
   } catch {
-    return run()
+    return undefined
   }
-  const measured = active
+}
+
+/**
+ * Runs a processor as the job `active`; `settled` is told how it went (its
+ * error, or undefined) once its promise settles. Returns what `run` returns
+ * (a promise settling as the processor's does); errors pass through untouched.
+ */
+export function runJob(active: ActiveJob, run: () => unknown, settled: (error: unknown, threw: boolean) => void): unknown {
   let result: unknown
   try {
-    result = measured.run(run)
+    result = active.run(run)
   } catch (error) {
-    measured.end(outcomeOfFailure(job, error, maxStartedAttempts), error)
+    settled(error, true)
     throw error
   }
   if (result === null || typeof result !== 'object' || typeof (result as { then?: unknown }).then !== 'function') {
-    measured.end('completed')
+    settled(undefined, false)
     return result
   }
-  // The caller gets a promise that settles as the processor's does.
   return (result as Promise<unknown>).then(
     (value) => {
-      measured.end('completed')
+      settled(undefined, false)
       return value
     },
     (error: unknown) => {
-      measured.end(outcomeOfFailure(job, error, maxStartedAttempts), error)
+      settled(error, true)
       throw error
     },
   )
+}
+
+/**
+ * Where BullMQ's worker is not in the process (a sandboxed child or thread):
+ * the job ends when its processor settles, completed or as BullMQ will settle
+ * the failure (`outcomeOfFailure`).
+ */
+export function measureJob(job: BullJob, queue: unknown, run: () => unknown, maxStartedAttempts?: unknown): unknown {
+  const active = beginJob(job, queue)
+  if (active === undefined) return run()
+  return runJob(active, run, (error, threw) => active.end(threw ? outcomeOfFailure(job, error, maxStartedAttempts) : 'completed', threw ? error : undefined))
 }

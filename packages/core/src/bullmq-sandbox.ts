@@ -1,6 +1,6 @@
 import { hasPreload, preloadPath } from './fork-hook.js'
 import { globalState } from './global-state.js'
-import { measureJob, outcomeOfFailure, type BullJob } from './bullmq-job.js'
+import type { BullJob } from './bullmq-job.js'
 
 /**
  * Sandboxed processors (a processor given as a file): BullMQ's `Child` runs
@@ -66,26 +66,16 @@ export const neverStarted = new WeakSet<object>()
 let lostSaid = false
 
 /**
- * The parent's side of a sandboxed job, once its processor settled: nothing
- * to measure when a child ran it (the child did); a job that never reached a
- * child is measured here (it failed without running); a child that exited
- * mid-job took that job's measurement with it, and the parent says so, once.
+ * A child that exited mid-job took that job's measurement with it (its
+ * earlier jobs went out at its exit, or at its last report if killed
+ * outright): the parent says so, once.
  */
-export function settleSandboxed(job: BullJob, queue: unknown, error: unknown, maxStartedAttempts: unknown): void {
+export function sayChildLost(job: BullJob, queue: unknown, error: unknown): void {
   try {
-    if (error !== null && typeof error === 'object' && neverStarted.has(error)) {
-      measureJob(job, queue, () => {
-        throw error
-      }, maxStartedAttempts)
-      return
-    }
     const message = (error as { message?: unknown } | undefined)?.message
-    if (!lostSaid && typeof message === 'string' && message.startsWith('Unexpected exit code')) {
-      lostSaid = true
-      const label = `${String(queue)}/${String(job.name)}`
-      const outcome = outcomeOfFailure(job, error, maxStartedAttempts)
-      globalState().agent?.logger.warn(`a sandboxed BullMQ processor exited while running job ${String(job.id)} of ${label} (${message}); that job's measurement is lost with its child (BullMQ marks it ${outcome}). The child's earlier jobs count as far as it exported them; further losses are not logged.`)
-    }
+    if (lostSaid || typeof message !== 'string' || !message.startsWith('Unexpected exit code')) return
+    lostSaid = true
+    globalState().agent?.logger.warn(`a sandboxed BullMQ processor exited while running job ${String(job.id)} of ${String(queue)}/${String(job.name)} (${message}); that job's measurement is lost with its child. The child's earlier jobs count as far as it reported them; further losses are not logged.`)
   } catch {
     // never the worker's job
   }

@@ -168,6 +168,29 @@ test('a sandboxed child that exits mid-job loses that job\'s measurement only, a
   }
 })
 
+test('a job that stalls (its worker blocked past its lock) counts once as stalled where it is found, and once as completed when it runs again; not as completed by the worker that lost it', async () => {
+  const sink = await OtlpSink.start()
+  const queue = `q-stall-${process.pid}`
+  const env = { AGENT_NAME: 'stall', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_LOG_LEVEL: 'warn', REDIS_PORT: String(redis.port), QUEUE: queue }
+  const checker = runFixture(join(FIXTURES, 'bullmq-stall.cjs'), { ...env, ROLE: 'checker' }, { execArgv: [], cwd })
+  let hog: ReturnType<typeof runFixture> | undefined
+  try {
+    await checker.waitFor(/^checking/)
+    hog = runFixture(join(FIXTURES, 'bullmq-stall.cjs'), { ...env, ROLE: 'hog' }, { execArgv: [], cwd })
+    await checker.waitFor(/^stalled 1/, 30_000)
+    await hog.waitFor(/^completed 1/, 30_000)
+    checker.kill('SIGTERM')
+    hog.kill('SIGTERM')
+    assert.notEqual(await exitWithin(checker, 10_000), 'hung')
+    assert.notEqual(await exitWithin(hog, 10_000), 'hung')
+    assert.deepEqual(jobCounts(sink, queue), { 'report stalled': 1, 'report completed': 1 })
+  } finally {
+    checker.kill('SIGKILL')
+    hog?.kill('SIGKILL')
+    await sink.close()
+  }
+})
+
 test('a job enqueued from an instrumented HTTP request shares its trace id; neither add\'s caller nor the processor sees the agent\'s option', async () => {
   const sink = await OtlpSink.start()
   const queue = `q-trace-${process.pid}`
