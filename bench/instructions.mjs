@@ -8,24 +8,32 @@
 //   1. it starts under callgrind with instrumentation off (fast), with the V8
 //      flags below that make GC and compilation as deterministic as V8 allows;
 //   2. WARMUP requests (4 keep-alive connections from this process) let the JIT
-//      settle (Express's optimizations stop at about 10,000 requests);
-//   3. SIGUSR2: probe.cjs runs a full GC, so every window starts from the same heap;
-//   4. `callgrind_control -i on`, WINDOW requests, `callgrind_control --dump`:
-//      the dump holds exactly the window (start-up and warm-up never counted);
-//   5. the dump is split by function (see classify below) and divided by WINDOW.
+//      settle (Express's optimizations level off at 6,000 to 10,000 requests);
+//   3. more requests (uncounted, LEAD at most) until V8 runs a major GC by
+//      itself (probe.cjs prints a line at each);
+//   4. `callgrind_control -i on`, requests until the next major GC or WINDOW
+//      requests, `callgrind_control --dump`: the dump holds exactly the window
+//      (start-up and warm-up never counted), a whole GC cycle where there is
+//      one. A major GC is followed by a wave of re-optimization (Express under
+//      valgrind: some 40 functions, 8M instructions each), so a window that held part of a
+//      cycle, or a wave without its cycle, would swing by 100k+ per request.
+//      (No full GC forced at the start: after one, Fastify, which runs no major
+//      GC by itself for 30,000 requests, pays a wave it would never pay.)
+//   5. the dump is split by function (see classify below) and divided by the
+//      requests served in the window.
 // Allocation is measured apart, without valgrind: the same server and flags
 // but a 1 GiB young generation, so that no GC runs inside the window (checked
 // with v8.GCProfiler); the JS heap's used bytes at the window's end minus at
 // its start is what the window allocated. probe.cjs checks the method on a
 // known allocation first (--check-allocation runs only that).
 //   node instructions.mjs [--frameworks express,fastify,nest --modes none,agent,otel
-//                          --repeats 3 --warmup 10000 --window 4000 --jobs 2
-//                          --alloc-warmup 10000 --alloc-window 5000 --json out.json]
+//                          --repeats 3 --warmup 8000 --lead 5000 --window 4000 --jobs 2
+//                          --alloc-warmup 8000 --alloc-window 5000 --json out.json]
 import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import os from 'node:os'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -59,8 +67,6 @@ export const V8_FLAGS = [
   // Old-generation limit = live bytes x 1.3 after each major GC, instead of a
   // factor V8 derives from the GC's and the mutator's measured speeds.
   '--heap-growing-percent=30',
-  // probe.cjs's full GC at the window's start (the same in every configuration).
-  '--expose-gc',
 ]
 /** The young generation, fixed (no growing or shrinking): 16 MB semi-spaces, the size V8 grows to here under load. */
 const INSTRUCTION_SEMI_SPACE_MB = 16
@@ -221,19 +227,21 @@ async function startServer({ command, args, env, what, timeoutMs }) {
     server.kill('SIGKILL')
     await exited
   }
-  const seen = (re) => lines.some((l) => re.test(l))
-  return { server, nextLine, seen, stop, stderr: () => err }
+  let majors = 0
+  const countMajors = () => { for (let i = lines.length - 1; i >= 0; i--) if (lines[i] === 'probe {"edge":"major"}') { lines.splice(i, 1); majors++ } return majors }
+  return { server, nextLine, majors: countMajors, stop, stderr: () => err }
 }
 
 const probeArgs = ['--require', './probe.cjs']
 const probe = (line) => JSON.parse(line.replace(/^probe /, ''))
 
 /**
- * One repeat under callgrind: a window from a full GC (probe.cjs, at request `warmup`) to the next major GC
- * V8 runs by itself, or `window` requests if none comes first: whole GC cycles, so a major GC and the
- * re-optimization that follows it are charged once per cycle, as a long-running server pays them.
+ * One repeat under callgrind: after `warmup` requests, requests until V8 runs a major GC by itself (at most
+ * `lead` of them, uncounted), then the window: from that major GC to the next, or `window` requests if none
+ * comes first. Whole GC cycles: a major GC and the re-optimization that follows it are charged once per
+ * cycle, as a long-running server pays them.
  */
-async function instructionRun({ fw, mode, warmup, window, dir, env, tag }) {
+async function instructionRun({ fw, mode, warmup, lead, window, dir, env, tag }) {
   const port = await freePort()
   const file = join(dir, `${fw}-${mode}-${tag}.out`)
   const args = ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${file}`, process.execPath, ...V8_FLAGS, ...semiSpace(INSTRUCTION_SEMI_SPACE_MB), ...probeArgs, ...modeArgs[mode](fw), servers[fw]]
@@ -242,12 +250,12 @@ async function instructionRun({ fw, mode, warmup, window, dir, env, tag }) {
   let cycle
   try {
     await drive(port, warmup)
-    s.server.kill('SIGUSR2')
-    await s.nextLine(/^probe \{"edge":"start"/, 120_000)
+    const m0 = s.majors()
+    await drive(port, lead, () => s.majors() > m0)
     execFileSync('callgrind_control', ['--instr=on', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
-    const major = () => s.seen(/^probe \{"edge":"major"/)
-    requests = await drive(port, window, major)
-    cycle = major()
+    const m1 = s.majors()
+    requests = await drive(port, window, () => s.majors() > m1)
+    cycle = m1 > m0 && s.majors() > m1 // the window ran from one major GC to the next
     execFileSync('callgrind_control', ['--dump', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
   } finally {
     await s.stop()
@@ -280,7 +288,7 @@ async function allocationRun({ fw, mode, warmup, window, env }) {
 
 /** Checks the allocation method on a known allocation (probe.cjs run as a script). */
 export function checkAllocation() {
-  const out = execFileSync(process.execPath, [...V8_FLAGS, ...semiSpace(ALLOCATION_SEMI_SPACE_MB), join(here, 'probe.cjs')]).toString()
+  const out = execFileSync(process.execPath, [...V8_FLAGS, ...semiSpace(ALLOCATION_SEMI_SPACE_MB), '--expose-gc', join(here, 'probe.cjs')]).toString()
   return JSON.parse(out)
 }
 
@@ -314,7 +322,7 @@ async function pool(tasks, jobs) {
  * for allocation; runs are ordered repeat by repeat (round-robin over the
  * configurations) and `jobs` at a time.
  */
-export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup = 10000, window = 4000, allocWarmup = 10000, allocWindow = 5000, jobs = 2, env = process.env, log = () => {} }) {
+export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup = 8000, lead = 5000, window = 4000, allocWarmup = 8000, allocWindow = 5000, jobs = 2, env = process.env, log = () => {} }) {
   const dir = mkdtempSync(join(tmpdir(), 'agent-instructions-'))
   const configs = frameworks.flatMap((fw) => modes.map((mode) => ({ fw, mode })))
   const runs = new Map(configs.map((c) => [`${c.fw}/${c.mode}`, { instructions: [], allocation: [] }]))
@@ -325,7 +333,7 @@ export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup
     for (let r = 1; r <= repeats; r++) {
       for (const c of configs) {
         tasks.push(async () => {
-          const x = await instructionRun({ ...c, warmup, window, dir, env, tag: r })
+          const x = await instructionRun({ ...c, warmup, lead, window, dir, env, tag: r })
           runs.get(`${c.fw}/${c.mode}`).instructions.push(x)
           log(`[${elapsed()}] ${c.fw} ${c.mode} #${r}: ${(x.total / 1000).toFixed(1)}k instructions/request = app ${(x.app / 1000).toFixed(1)}k + GC ${(x.gc / 1000).toFixed(1)}k + compile ${(x.compile / 1000).toFixed(1)}k (${x.requests} requests, ${x.scavenges} scavenges, ${x.majors} major GCs in the window${x.cycle ? ', which ended at a major GC' : ''})\n`)
         })
@@ -364,7 +372,7 @@ export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup
       bytes: r.bytes.median - base.bytes.median,
     }
   }
-  return { rows, repeats, warmup, window, allocWarmup, allocWindow, seconds: Math.round((Date.now() - started) / 1000) }
+  return { rows, repeats, warmup, lead, window, allocWarmup, allocWindow, seconds: Math.round((Date.now() - started) / 1000) }
 }
 
 /** Targets of issue 18: instructions the agent adds per request, the app's own work. */
@@ -378,16 +386,17 @@ export function instructionsTable(result) {
   const b = (n) => (Number.isFinite(n) ? `${Math.round(n).toLocaleString('en-US')}` : '')
   const sb = (n) => (Number.isFinite(n) ? `${n >= 0 ? '+' : ''}${Math.round(n).toLocaleString('en-US')}` : '')
   const lines = [
-    `Per request, ${result.repeats} repeats each (median, with min–max): instructions counted by callgrind over requests ${result.warmup + 1} to ${result.warmup + result.window} of each server run, split into the app's own work, GC and JIT compilation; JS heap bytes allocated over requests ${result.allocWarmup + 1} to ${result.allocWarmup + result.allocWindow} of a run with no GC in the window.`,
+    `Per request, ${result.repeats} repeats each, median (min–max). Instructions: callgrind, over a window from a major GC after request ${result.warmup} of each server run to the next major GC ("a cycle"), or ${result.window} requests where none came, split into the app's own work, GC and JIT compilation. Bytes: JS heap allocated over requests ${result.allocWarmup + 1} to ${result.allocWarmup + result.allocWindow} of a run with no GC in that window.`,
     '',
-    "| framework | agent | app's own work | added (range) | added | target | GC | GC added | compile | total | bytes allocated | bytes added |",
-    '|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|',
+    "| framework | agent | window (requests) | app's own work | added | added, range | target | GC | GC added | compile | total | bytes allocated | bytes added |",
+    '|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|',
   ]
   for (const r of result.rows) {
     const a = r.added
     const target = TARGETS[r.fw]
     const verdict = a && r.mode === 'agent' && target !== undefined ? `≤ +${target * 100} %: ${a.appRatio - 1 <= target ? 'met' : '**missed**'}` : ''
-    lines.push(`| ${r.fw} | ${r.mode} | ${range(r.app)} | ${a ? `${sk(a.appLow)} to ${sk(a.appHigh)}` : ''} | ${a ? `${sk(a.app)} (${pct(a.appRatio)})` : ''} | ${verdict} | ${range(r.gc)} | ${a ? sk(a.gc) : ''} | ${range(r.compile)} | ${k(r.total.median)} | ${b(r.bytes.median)} (${b(r.bytes.min)}–${b(r.bytes.max)}) | ${a ? sb(a.bytes) : ''} |`)
+    const window = `${Math.round(r.requests.median)}${r.cycles === r.requests.all.length ? ' (a cycle)' : r.cycles ? ` (${r.cycles} of ${r.requests.all.length} a cycle)` : ''}`
+    lines.push(`| ${r.fw} | ${r.mode} | ${window} | ${range(r.app)} | ${a ? `${sk(a.app)} (${pct(a.appRatio)})` : ''} | ${a ? `${sk(a.appLow)} to ${sk(a.appHigh)}` : ''} | ${verdict} | ${range(r.gc)} | ${a ? sk(a.gc) : ''} | ${range(r.compile)} | ${k(r.total.median)} | ${b(r.bytes.median)} (${b(r.bytes.min)}–${b(r.bytes.max)}) | ${a ? sb(a.bytes) : ''} |`)
   }
   return lines.join('\n')
 }
@@ -398,9 +407,10 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       frameworks: { type: 'string', default: 'express,fastify,nest' },
       modes: { type: 'string', default: 'none,agent,otel' },
       repeats: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '10000' },
+      warmup: { type: 'string', default: '8000' },
+      lead: { type: 'string', default: '5000' },
       window: { type: 'string', default: '4000' },
-      'alloc-warmup': { type: 'string', default: '10000' },
+      'alloc-warmup': { type: 'string', default: '8000' },
       'alloc-window': { type: 'string', default: '5000' },
       jobs: { type: 'string', default: '2' },
       json: { type: 'string' },
@@ -423,7 +433,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const before = distFingerprint()
   try {
     const result = await measurePerRequest({
-      frameworks: opt.frameworks.split(','), modes: opt.modes.split(','), repeats: Number(opt.repeats), warmup: Number(opt.warmup), window: Number(opt.window),
+      frameworks: opt.frameworks.split(','), modes: opt.modes.split(','), repeats: Number(opt.repeats), warmup: Number(opt.warmup), lead: Number(opt.lead), window: Number(opt.window),
       allocWarmup: Number(opt['alloc-warmup']), allocWindow: Number(opt['alloc-window']), jobs: Number(opt.jobs), env, log: (s) => process.stderr.write(s),
     })
     const after = distFingerprint()
@@ -432,11 +442,12 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     result.flags = [...V8_FLAGS, ...semiSpace(INSTRUCTION_SEMI_SPACE_MB)]
     result.allocationFlags = [...V8_FLAGS, ...semiSpace(ALLOCATION_SEMI_SPACE_MB)]
     result.allocationCheck = check
+    result.commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: here }).toString().trim()
     result.dist = before === after ? before : `${before} -> ${after} (the built agent changed during the run)`
     result.exported = sink.counts
     if (opt.json) writeFileSync(opt.json, JSON.stringify(result, null, 2))
     process.stdout.write(instructionsTable(result) + '\n')
-    process.stdout.write(`\nRun ${result.date} on ${result.machine}, ${result.seconds} s; agent build ${result.dist}; V8 flags: ${result.flags.join(' ')}\n`)
+    process.stdout.write(`\nRun ${result.date} on ${result.machine}, ${result.seconds} s; HEAD ${result.commit}, agent build (packages/*/dist) ${result.dist}; V8 flags: ${result.flags.join(' ')}\n`)
   } finally {
     sink.close()
   }
