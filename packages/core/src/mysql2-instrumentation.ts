@@ -40,15 +40,22 @@ export class Mysql2Instrumentation {
     for (const proto of this.protos) releaseMethods(proto, this)
   }
 
-  /** mysql2's main exports (`createConnection`, `Pool`); its other modules are not this one's concern. */
+  /**
+   * Any module of mysql2 as it loads: the pool class is found where it is
+   * defined (`lib/base/pool.js`, `lib/pool.js`) or exported (`index.js`), as
+   * `mysql2/promise` loads those without loading `index.js`.
+   */
   private onLoad(exports: unknown): void {
-    const mysql2 = exports as { createConnection?: unknown; Pool?: { prototype?: object } } | undefined
-    if (typeof mysql2?.createConnection !== 'function') return
     // The first sign the app will query from its requests: they enter the context from now on.
     wantContext()
-    let proto = mysql2.Pool?.prototype
-    while (proto !== undefined && proto !== null && !Object.prototype.hasOwnProperty.call(proto, 'getConnection')) proto = Object.getPrototypeOf(proto)
-    if (proto && wrapMethod(proto, 'getConnection', this, wrapGetConnection)) this.protos.add(proto)
+    for (const candidate of [exports, (exports as { Pool?: unknown } | undefined)?.Pool]) {
+      if (typeof candidate !== 'function') continue
+      let proto = (candidate as { prototype?: object }).prototype
+      while (proto !== undefined && proto !== null && !Object.prototype.hasOwnProperty.call(proto, 'getConnection')) proto = Object.getPrototypeOf(proto)
+      // A pool (not a PoolCluster, whose getConnection takes a pattern first): it releases connections.
+      if (!proto || typeof (proto as { releaseConnection?: unknown }).releaseConnection !== 'function') continue
+      if (wrapMethod(proto, 'getConnection', this, wrapGetConnection)) this.protos.add(proto)
+    }
   }
 }
 

@@ -198,7 +198,7 @@ test('client spans for pg, mysql2, ioredis and node-redis (drivers loaded before
 
 test('the app gets the same results and errors without the agent', async () => {
   const responses: Record<string, any>[] = []
-  for (const env of [{ AGENT_START: '0' }, {}]) {
+  for (const env of [{ AGENT_START: '0' }, {}] as Record<string, string>[]) {
     const app = await startApp('db-app.cjs', env)
     const got: Record<string, any> = {}
     for (const path of ['/pg/error', '/pg/error-value', '/mysql/error', '/pg/submittable', '/pg/callback', '/mysql/param']) got[path] = (await app.get(path)).body
