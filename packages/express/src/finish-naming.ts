@@ -16,7 +16,8 @@ let lastApp: unknown
 export function atEnd(req: object): string | undefined {
   const app = read(req, 'app')
   if (app !== lastApp && instrumentApp(app as ExpressApp | undefined)) lastApp = app
-  if (routerRecordsErrors()) {
+  // An own property, looked up as one: not found (most requests), it is not looked for up the prototype chain.
+  if (routerRecordsErrors() && Object.hasOwn(req, kRouterErrors)) {
     const errors = read(req, kRouterErrors) as Set<unknown> | undefined
     // The first error is the cause; the set keeps them in order.
     if (errors instanceof Set && errors.size > 0) noteError(req, errors.values().next().value)
@@ -35,7 +36,14 @@ function onResponseFinish(message: unknown): void {
   }
 }
 
-/** Once per process, whichever copy of the package calls it. */
+/**
+ * Names each Express request as its response finishes, from the finish
+ * message's own request (core's resolver would read `res.req` first).
+ * Subscribed before the agent is installed, so it runs before core's own
+ * subscriber; where it does not (the agent was installed first by another
+ * entry), core asks `nameAtEnd` instead, which reads the same. Once per
+ * process, whichever copy of the package calls it.
+ */
 export function nameOnFinish(): void {
   const g = globalThis as Record<symbol, unknown>
   if (g[kFinish]) return
