@@ -216,6 +216,19 @@ function deliveredBefore(db: Db, instance: string, resource: Record<string, stri
 }
 
 /** Validates and stores an ExportMetricsServiceRequest in one transaction: all of it, or nothing and the reason. */
+/**
+ * The agent's per-endpoint sums: errors and aborts (its requests are the
+ * duration histogram's count), and the names the agent sent before,
+ * `http.server.request.count` among them.
+ */
+const REQUEST_SUMS = new Map<string, 'count' | 'errors' | 'aborted'>([
+  ['agent.http.server.request.errors', 'errors'],
+  ['agent.http.server.request.aborted', 'aborted'],
+  ['http.server.request.count', 'count'],
+  ['http.server.request.errors', 'errors'],
+  ['http.server.request.aborted', 'aborted'],
+])
+
 export function ingestMetrics(db: Db, body: unknown): void {
   db.transaction(() => {
     const root = object(body, '$')
@@ -290,7 +303,7 @@ export function ingestMetrics(db: Db, body: unknown): void {
               const series = `${instance}\u0000${name}\u0000${JSON.stringify(Object.entries(a).sort(([x], [y]) => (x < y ? -1 : 1)))}`
               ;({ point: p, startMs: start } = toDelta(db, series, kind, p, start, end))
             }
-            const isEndpointMetric = defaultUnit !== undefined || name.startsWith('http.server.request.') || name === 'agent.job.duration'
+            const isEndpointMetric = defaultUnit !== undefined || REQUEST_SUMS.has(name) || name === 'agent.job.duration'
             if (isEndpointMetric) interval = Math.max(interval, end - start)
             if (work) {
               addWork(work_, name, kind, p, a, end, workFactor, ppath)
@@ -300,12 +313,13 @@ export function ingestMetrics(db: Db, body: unknown): void {
               e.hist = (e.hist ?? new LatencyHistogram()).merge(h)
               e.histCount += h.count
               if (statusOf(a) >= 500) e.histErrors += h.count
-            } else if (name.startsWith('http.server.request.') && kind === 'sum') {
+            } else if (REQUEST_SUMS.has(name) && kind === 'sum') {
               const e = endpointOf(endpoints, a, start, end)
               const value = int(p.asInt ?? p.asDouble ?? 0, `${ppath}.asInt`)
-              if (name === 'http.server.request.count') (e.count += value), (e.counted = true)
-              else if (name === 'http.server.request.errors') (e.errors += value), (e.erred = true)
-              else if (name === 'http.server.request.aborted') e.aborted += value
+              const field = REQUEST_SUMS.get(name)
+              if (field === 'count') (e.count += value), (e.counted = true)
+              else if (field === 'errors') (e.errors += value), (e.erred = true)
+              else e.aborted += value
             } else if (kind === 'sum') {
               counters.push({ name, value: int(p.asInt ?? p.asDouble ?? 0, `${ppath}.asInt`), time: end })
             }

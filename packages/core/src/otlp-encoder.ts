@@ -134,11 +134,11 @@ function histogramPoint(h: HistogramData, attributes: KeyValue[], start: string,
 }
 
 /** The per-endpoint metrics, in the order `endpointPoints` gives their data points. */
-const ENDPOINT_METRICS = 7
+const ENDPOINT_METRICS = 6
 
 /**
- * The data points of one endpoint, per metric: count, errors, aborted,
- * duration, then (for requests that called out) time and calls per layer and
+ * The data points of one endpoint, per metric: errors, aborted, duration
+ * (whose count is the request count: it is not sent twice), then (for requests that called out) time and calls per layer and
  * the N+1 shapes, which may have none.
  */
 function endpointPoints(e: EndpointSnapshot, start: string, end: string): unknown[][] {
@@ -152,22 +152,22 @@ function endpointPoints(e: EndpointSnapshot, start: string, end: string): unknow
     layerCalls.push(sumPoint(l.calls, layerAttributes))
   }
   const nPlusOne = (e.nPlusOne ?? []).map((n) => sumPoint(n.requests, [...attributes, attr('agent.layer', n.layer), attr('db.query.text', n.statement)]))
-  return [[sumPoint(e.count)], [sumPoint(e.errors)], [sumPoint(e.aborted)], [histogramPoint(e.histogram, attributes, start, end)], layerTime, layerCalls, nPlusOne]
+  return [[sumPoint(e.errors)], [sumPoint(e.aborted)], [histogramPoint(e.histogram, attributes, start, end)], layerTime, layerCalls, nPlusOne]
 }
 
 /** The request metrics of an interval with the given data points (per metric, see `endpointPoints`); the layer and N+1 metrics only where some endpoint has them. */
 function requestMetrics(interval: IntervalSnapshot, points: unknown[][], temporality: number) {
   const sumOf = (name: string, unit: string, dataPoints: unknown) => ({ name, unit, sum: { aggregationTemporality: temporality, isMonotonic: true, dataPoints } })
+  // OpenTelemetry's conventions define the duration histogram (its count is the request count); errors and aborts are the agent's own.
   const metrics: unknown[] = [
-    sumOf('http.server.request.count', '{request}', points[0]),
-    sumOf('http.server.request.errors', '{request}', points[1]),
-    sumOf('http.server.request.aborted', '{request}', points[2]),
-    { name: 'http.server.request.duration', unit: 's', exponentialHistogram: { aggregationTemporality: temporality, dataPoints: points[3] } },
+    sumOf('agent.http.server.request.errors', '{request}', points[0]),
+    sumOf('agent.http.server.request.aborted', '{request}', points[1]),
+    { name: 'http.server.request.duration', unit: 's', exponentialHistogram: { aggregationTemporality: temporality, dataPoints: points[2] } },
   ]
   if (interval.endpoints.some((e) => e.layers !== undefined)) {
-    metrics.push(sumOf('agent.layer.duration', 's', points[4]), sumOf('agent.layer.calls', '{call}', points[5]))
+    metrics.push(sumOf('agent.layer.duration', 's', points[3]), sumOf('agent.layer.calls', '{call}', points[4]))
   }
-  if (interval.endpoints.some((e) => e.nPlusOne !== undefined)) metrics.push(sumOf('agent.n_plus_one.requests', '{request}', points[6]))
+  if (interval.endpoints.some((e) => e.nPlusOne !== undefined)) metrics.push(sumOf('agent.n_plus_one.requests', '{request}', points[5]))
   return metrics
 }
 

@@ -67,9 +67,10 @@ test('metrics decode with the OTLP proto: sums, exponential histogram, gauges, d
   })
   const decoded = roundTrip(proto.metrics.v1.ExportMetricsServiceRequest, json)
   const metrics = decoded.resourceMetrics[0].scopeMetrics[0].metrics
-  const count = metrics.find((m: any) => m.name === 'http.server.request.count')
-  assert.equal(count.sum.aggregationTemporality, 1)
-  assert.equal(count.sum.dataPoints.map((p: any) => Number(p.asInt)).reduce((a: number, b: number) => a + b), 1001)
+  assert.equal(metrics.some((m: any) => m.name === 'http.server.request.count'), false, 'the request count is the histogram\'s, not sent twice')
+  const aborted = metrics.find((m: any) => m.name === 'agent.http.server.request.aborted')
+  assert.equal(aborted.sum.aggregationTemporality, 1)
+  assert.equal(aborted.sum.dataPoints.map((p: any) => Number(p.asInt)).reduce((a: number, b: number) => a + b), 1)
   const hist = metrics.find((m: any) => m.name === 'http.server.request.duration').exponentialHistogram.dataPoints[0]
   assert.equal(hist.count, '1000')
   assert.equal(hist.positive.bucketCounts.map(Number).reduce((a: number, b: number) => a + b) + Number(hist.zeroCount ?? 0), 1000)

@@ -112,11 +112,11 @@ async function serve(env: Record<string, string>, execArgv: string[] = []) {
     assert.notEqual(await exitWithin(run, 15_000), 'hung')
     const endpoints: Record<string, number> = {}
     for (const body of sink.payloads('/v1/metrics')) for (const rm of body.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
-      if (m.name !== 'http.server.request.count') continue
-      for (const p of m.sum.dataPoints) {
+      if (m.name !== 'http.server.request.duration') continue
+      for (const p of m.exponentialHistogram.dataPoints) {
         const a = attrs(p.attributes)
         const key = `${a['http.request.method']} ${a['http.route']}`
-        endpoints[key] = (endpoints[key] ?? 0) + Number(p.asInt)
+        endpoints[key] = (endpoints[key] ?? 0) + Number(p.count)
       }
     }
     const errorRoutes = sink.logRecords().filter((r) => r.attributes['event.name'] === 'exception').map((r) => String(r.attributes['http.route']))

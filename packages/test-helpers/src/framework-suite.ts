@@ -72,15 +72,16 @@ export async function exercise({ file, cwd, env, execArgv = [], extra }: Exercis
   assert.doesNotMatch(run.stderr, /AGENT_.*(FAILED|error)/, run.stderr)
 
   const endpoints: Outcome['endpoints'] = {}
-  for (const name of ['http.server.request.count', 'http.server.request.errors', 'http.server.request.aborted'] as const) {
+  // The request count is the duration histogram's; errors and aborts are the agent's own sums.
+  for (const name of ['http.server.request.duration', 'agent.http.server.request.errors', 'agent.http.server.request.aborted'] as const) {
     for (const body of sink.payloads('/v1/metrics')) for (const rm of body.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
       if (m.name !== name) continue
-      for (const p of m.sum.dataPoints) {
+      for (const p of m.sum?.dataPoints ?? m.exponentialHistogram.dataPoints) {
         const a = Object.fromEntries(p.attributes.map((kv: any) => [kv.key, kv.value.stringValue]))
         const key = `${a['http.request.method']} ${a['http.route']}`
         const e = (endpoints[key] ??= { count: 0, errors: 0, aborted: 0 })
-        const field = name.endsWith('count') ? 'count' : name.endsWith('errors') ? 'errors' : 'aborted'
-        e[field] += Number(p.asInt)
+        if (name === 'http.server.request.duration') e.count += Number(p.count)
+        else e[name.endsWith('errors') ? 'errors' : 'aborted'] += Number(p.asInt)
       }
     }
   }

@@ -187,8 +187,17 @@ export class OtlpSink {
     return total
   }
 
+  /** Requests stored: the count of `http.server.request.duration`'s points (the agent sends no separate count). */
   requests(filter?: (resourceAttrs: Record<string, unknown>, pointAttrs: Record<string, unknown>) => boolean): number {
-    return this.sumOf('http.server.request.count', filter)
+    let total = 0
+    for (const rm of this.storedResourceMetrics()) {
+      const resource = attrs(rm.resource?.attributes)
+      for (const sm of rm.scopeMetrics ?? []) for (const m of sm.metrics ?? []) {
+        if (m.name !== 'http.server.request.duration') continue
+        for (const p of m.exponentialHistogram.dataPoints) if (!filter || filter(resource, attrs(p.attributes))) total += Number(p.count)
+      }
+    }
+    return total
   }
 
   /** Requests stored per endpoint, keyed `METHOD route` (or by route alone with `byRoute`). */
@@ -196,11 +205,11 @@ export class OtlpSink {
     const out: Record<string, number> = {}
     for (const rm of this.storedResourceMetrics()) {
       for (const sm of rm.scopeMetrics ?? []) for (const m of sm.metrics ?? []) {
-        if (m.name !== 'http.server.request.count') continue
-        for (const p of m.sum.dataPoints) {
+        if (m.name !== 'http.server.request.duration') continue
+        for (const p of m.exponentialHistogram.dataPoints) {
           const a = attrs(p.attributes)
           const key = byRoute ? String(a['http.route']) : `${a['http.request.method']} ${a['http.route']}`
-          out[key] = (out[key] ?? 0) + Number(p.asInt)
+          out[key] = (out[key] ?? 0) + Number(p.count)
         }
       }
     }
