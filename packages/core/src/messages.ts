@@ -16,7 +16,7 @@ export const messages = {
     `config file ${file} could not be used (${reason}); it is ignored and the agent runs on defaults, environment and code options. Fix the file or unset AGENT_CONFIG_FILE.`,
   AGENT_NOT_STARTED: (reason: string) => `agent not started: ${reason}`,
   AGENT_STANDBY: (reason: string) =>
-    `agent standing by: ${reason}; it starts on the first HTTP request this process serves.`,
+    `agent standing by: ${reason}; it starts on the first HTTP request this process serves, the first BullMQ worker it creates, or the first job it records.`,
   AGENT_DUPLICATE_COPY: (a: string, b: string) =>
     `two copies of @agent/core are loaded in this process (${a} and ${b}); they share one agent. Deduplicate the dependency to save memory.`,
   AGENT_RESOURCE_FAILED: (what: string, reason: string) =>
