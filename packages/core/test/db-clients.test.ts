@@ -115,7 +115,7 @@ function assertDbSpan(span: Span | undefined, expected: { layer: string; name: s
   assert.equal(span.attributes['error.type'], undefined)
 }
 
-const SCENARIO = ['/pg/literal', '/pg/param', '/pg/callback', '/pg/submittable', '/pg/error', '/pg/error-value', '/mysql/literal', '/mysql/param', '/mysql/format', '/mysql/error', '/ioredis', '/redis', '/n1/six', '/n1/two']
+const SCENARIO = ['/pg/literal', '/pg/param', '/pg/callback', '/pg/submittable', '/pg/error', '/pg/error-value', '/mysql/literal', '/mysql/param', '/mysql/format', '/mysql/error', '/ioredis', '/ioredis5', '/redis', '/n1/six', '/n1/two']
 
 test('client spans for pg, mysql2, ioredis and node-redis (drivers loaded before the agent, CommonJS); no value leaves the process', async () => {
   const app = await startApp('db-app.cjs')
@@ -160,6 +160,11 @@ test('client spans for pg, mysql2, ioredis and node-redis (drivers loaded before
   assertDbSpan(io.find((s) => s.name === 'SET'), { layer: 'redis', name: 'SET', text: 'SET ? ?', port: redis.port, namespace: '0' })
   assertDbSpan(io.find((s) => s.name === 'GET'), { layer: 'redis', name: 'GET', text: 'GET ?', port: redis.port })
   assert.equal(responses['/ioredis'], 'hunter2')
+  // ioredis 5.10, which publishes nothing: the sendCommand wrapper, the same spans; an error reply is the span's error.
+  const io5 = onlySpan(sink, '/ioredis5')
+  assert.deepEqual(io5.map((s) => [s.attributes['db.query.text'], s.attributes['error.type'] ?? null]), [['SET ? ?', null], ['GET ?', null], ['INCR ?', 'ReplyError']])
+  assertDbSpan(io5[0], { layer: 'redis', name: 'SET', text: 'SET ? ?', port: redis.port, namespace: '0' })
+  assert.deepEqual(responses['/ioredis5'], ['hunter2', 'ReplyError'])
   const nr = onlySpan(sink, '/redis')
   assertDbSpan(nr.find((s) => s.name === 'SET'), { layer: 'redis', name: 'SET', text: 'SET ? ?', port: redis.port })
   assertDbSpan(nr.find((s) => s.name === 'GET'), { layer: 'redis', name: 'GET', text: 'GET ?', port: redis.port })
@@ -201,7 +206,7 @@ test('the app gets the same results and errors without the agent', async () => {
   for (const env of [{ AGENT_START: '0' }, {}] as Record<string, string>[]) {
     const app = await startApp('db-app.cjs', env)
     const got: Record<string, any> = {}
-    for (const path of ['/pg/error', '/pg/error-value', '/mysql/error', '/pg/submittable', '/pg/callback', '/mysql/param']) got[path] = (await app.get(path)).body
+    for (const path of ['/pg/error', '/pg/error-value', '/mysql/error', '/pg/submittable', '/pg/callback', '/mysql/param', '/ioredis5']) got[path] = (await app.get(path)).body
     await app.finish()
     await app.sink.close()
     responses.push(got)
