@@ -7,6 +7,7 @@ import { beginJob, measureJob, movedItself, runJob, type BullJob } from './bullm
 import { QueueHealth } from './bullmq-queue-health.js'
 import { neverStarted, prepareThread, sayChildLost } from './bullmq-sandbox.js'
 import { stripTraceOption, withTraceContext } from './bullmq-trace-carrier.js'
+import { kBullmqMeasured } from './symbols.js'
 
 type Fn = (this: unknown, ...args: unknown[]) => unknown
 type Proto = Record<string, unknown>
@@ -286,8 +287,6 @@ function wrapRetain(original: Fn, slot: WrapSlot<BullmqInstrumentation>): Fn {
   }
 }
 
-/** On a processor function: the agent's measuring wrapper of it (`ChildProcessor`'s `processor`). */
-const kMeasured = Symbol.for('@agent/core.bullmq-measured')
 
 /**
  * In a sandboxed child or thread: BullMQ's `ChildProcessor.start` calls its
@@ -298,16 +297,16 @@ const kMeasured = Symbol.for('@agent/core.bullmq-measured')
 function wrapChildStart(original: Fn, slot: WrapSlot<BullmqInstrumentation>): Fn {
   return function start(this: unknown) {
     try {
-      const processor = this as { processor?: Fn & { [kMeasured]?: true } }
+      const processor = this as { processor?: Fn & { [kBullmqMeasured]?: true } }
       const fn = processor.processor
-      if (slot.target !== undefined && typeof fn === 'function' && !fn[kMeasured]) {
+      if (slot.target !== undefined && typeof fn === 'function' && !fn[kBullmqMeasured]) {
         const measured = function (this: unknown, job: unknown) {
           const args = arguments as unknown as unknown[]
           if (slot.target === undefined || job === null || typeof job !== 'object') return fn.apply(this, args)
           const j = job as BullJob
           return measureJob(j, j.queueName, () => fn.apply(this, args))
-        } as Fn & { [kMeasured]?: true }
-        measured[kMeasured] = true
+        } as Fn & { [kBullmqMeasured]?: true }
+        measured[kBullmqMeasured] = true
         processor.processor = measured
       }
     } catch {

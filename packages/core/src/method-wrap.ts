@@ -1,3 +1,5 @@
+import { kWrapSlots } from './symbols.js'
+
 /**
  * Where the agent wraps a library's method (a driver's `query`): the wrapper
  * is installed once per prototype for every copy of the agent in the process,
@@ -8,8 +10,6 @@ export interface WrapSlot<T> {
   target: T | undefined
 }
 
-/** On a wrapped prototype: the slot of each method the agent wrapped there, by name. */
-const kWrapSlots = Symbol.for('@agent/core.method-wrap-slots')
 
 type Fn = (this: unknown, ...args: unknown[]) => unknown
 type WithSlots = { [kWrapSlots]?: Record<string, WrapSlot<unknown>> }

@@ -1,5 +1,6 @@
 import Module from 'node:module'
 import { sep } from 'node:path'
+import { kModuleLoadHook } from './symbols.js'
 
 /**
  * Told each time a module of its package is loaded (its exports), and once
@@ -13,11 +14,6 @@ interface HookSlot {
   watchers: Map<string, Set<ModuleWatcher>>
 }
 
-/**
- * On `Module`: the one wrapper of `Module._load` of the process and its
- * watchers, shared by every copy of the agent loaded (registered symbol).
- */
-const kModuleLoadHook = Symbol.for('@agent/core.module-load-hook')
 
 type LoadFn = (request: string, parent: { filename?: string | null } | null | undefined, isMain: boolean) => unknown
 type ModuleInternals = { _load?: LoadFn; _cache?: Record<string, { exports?: unknown; loaded?: boolean } | undefined>; [kModuleLoadHook]?: HookSlot }

@@ -21,3 +21,9 @@ export const kPipelinedRequests = Symbol.for('@agent/core.pipelined-requests')
 export const kServerWatched = Symbol.for('@agent/core.worker-server-watched')
 /** On Node 20's `ClientRequest.prototype`: the agent's one wrapper of `_implicitHeader` is installed (outbound-http.ts). */
 export const kImplicitHeaderWrapped = Symbol.for('@agent/core.implicit-header-wrapped')
+/** On a BullMQ processor function: the agent's measuring wrapper of it (bullmq-instrumentation.ts). */
+export const kBullmqMeasured = Symbol.for('@agent/core.bullmq-measured')
+/** On a prototype a client instrumentation wrapped: the slot of each method wrapped there, by name (method-wrap.ts). */
+export const kWrapSlots = Symbol.for('@agent/core.method-wrap-slots')
+/** On `Module`: the one wrapper of `Module._load` and its watchers, shared by every copy of the agent (module-hook.ts). */
+export const kModuleLoadHook = Symbol.for('@agent/core.module-load-hook')
