@@ -69,10 +69,10 @@ export const V8_FLAGS = [
   '--heap-growing-percent=30',
 ]
 /** The young generation, fixed (no growing or shrinking): 16 MB semi-spaces, the size V8 grows to here under load. */
-const INSTRUCTION_SEMI_SPACE_MB = 16
+export const INSTRUCTION_SEMI_SPACE_MB = 16
 /** Large enough that no scavenge runs inside an allocation window. */
 const ALLOCATION_SEMI_SPACE_MB = 1024
-const semiSpace = (mb) => [`--min-semi-space-size=${mb}`, `--max-semi-space-size=${mb}`]
+export const semiSpace = (mb) => [`--min-semi-space-size=${mb}`, `--max-semi-space-size=${mb}`]
 
 /**
  * Attribution rules. Each function in the profile is GC, compilation or the
@@ -104,11 +104,11 @@ export function valgrindAvailable() {
  * Sequential keep-alive requests from 4 connections: `count` of them, or fewer if `stop()` turns true
  * first (no new request is sent then; those in flight finish). Resolves with the number served.
  */
-async function drive(port, count, stop = () => false) {
+export async function drive(port, count, stop = () => false, path = '/users/42') {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
   const one = () => new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: '/users/42', agent }, (res) => {
-      if (res.statusCode !== 200) reject(new Error(`GET /users/42 answered ${res.statusCode}`))
+    http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+      if (res.statusCode !== 200) reject(new Error(`GET ${path} answered ${res.statusCode}`))
       res.resume()
       res.on('end', resolve)
     }).on('error', reject)
@@ -194,7 +194,7 @@ export function profileOf(file, requests) {
 }
 
 /** Starts one server; resolves once it printed 'ready'. Lines it prints after that reach `onLine`. */
-async function startServer({ command, args, env, what, timeoutMs }) {
+export async function startServer({ command, args, env, what, timeoutMs }) {
   const server = spawn(command, args, { cwd: here, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const exited = new Promise((resolve) => server.once('exit', resolve))
   let err = ''
@@ -232,7 +232,7 @@ async function startServer({ command, args, env, what, timeoutMs }) {
   return { server, nextLine, majors: countMajors, stop, stderr: () => err }
 }
 
-const probeArgs = ['--require', './probe.cjs']
+export const probeArgs = ['--require', './probe.cjs']
 const probe = (line) => JSON.parse(line.replace(/^probe /, ''))
 
 /**
