@@ -52,15 +52,16 @@ export class ClientCall {
     if (request.done) return
     const now = performance.now()
     request.layers!.end(layerIndex[this.start.layer], now)
-    const span: SpanRecord = {
-      name: this.start.name, client: true, offsetMs: this.startedAt - request.start, durationMs: now - this.startedAt,
-      attributes: attributes ? { ...this.start.attributes, ...attributes, 'agent.layer': this.start.layer } : { ...this.start.attributes, 'agent.layer': this.start.layer },
-    }
+    // One copy: the start's attributes may be shared by the instrumentation.
+    const spanAttributes: Record<string, string | number | boolean> = { ...this.start.attributes, 'agent.layer': this.start.layer }
+    if (attributes !== undefined) Object.assign(spanAttributes, attributes)
+    const span: SpanRecord = { name: this.start.name, client: true, offsetMs: this.startedAt - request.start, durationMs: now - this.startedAt, attributes: spanAttributes }
     if (this.spanId !== undefined) span.spanId = this.spanId
-    if (this.start.statement !== undefined) span.attributes!['db.query.text'] = this.start.statement
+    // A database's statement shape; an HTTP call's shape is only for N+1 counting (its URL is `url.full`).
+    if (this.start.statement !== undefined && this.start.layer !== 'http') spanAttributes['db.query.text'] = this.start.statement
     if (error !== undefined) {
       // Its class or code, not its message: a driver's message may quote a value ("Duplicate entry 'a@b.c'").
-      span.error = span.attributes!['error.type'] = errorType(error)
+      span.error = spanAttributes['error.type'] = errorType(error)
     }
     request.addSpan(span)
   }

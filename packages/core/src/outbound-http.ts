@@ -93,14 +93,12 @@ export class OutboundHttp {
     try {
       const request = (message as { request: UndiciRequest }).request
       if (!this.enabled || this.calls.has(request)) return
-      const origin = String(request.origin)
-      const url = new URL(origin)
-      const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
+      const peer = peerOf(String(request.origin))
       const call = startClientCall({
         layer: 'http',
         name: request.method,
-        statement: `${request.method} ${url.protocol}//${url.hostname}:${port}${normalizePath(request.path)}`,
-        attributes: { 'http.request.method': request.method, 'server.address': url.hostname, 'server.port': port, 'url.full': urlFull(`${url.protocol}//${url.host}`, request.path) },
+        statement: `${request.method} ${peer.base}${normalizePath(request.path)}`,
+        attributes: { 'http.request.method': request.method, 'server.address': peer.hostname, 'server.port': peer.port, 'url.full': urlFull(peer.origin, request.path) },
       })
       if (call === undefined) return
       this.calls.set(request, call)
@@ -162,9 +160,39 @@ interface UndiciRequest {
 function hasUndiciHeader(headers: unknown, name: string): boolean {
   if (typeof headers === 'string') return new RegExp(`(^|\\r\\n)${name}:`, 'i').test(headers)
   if (Array.isArray(headers)) {
-    for (let i = 0; i < headers.length; i += 2) if (String(headers[i]).toLowerCase() === name) return true
+    for (let i = 0; i < headers.length; i += 2) {
+      const header = headers[i]
+      // Only a name of the same length can match: most are not lower-cased at all.
+      if (typeof header === 'string' && header.length === name.length && header.toLowerCase() === name) return true
+    }
   }
   return false
+}
+
+interface Peer {
+  /** `http://host:port` as the call's URL gave it (`url.full`'s origin). */
+  origin: string
+  /** The same with the port always written: the statement shape's prefix. */
+  base: string
+  hostname: string
+  port: number
+}
+
+/** Parsed undici origins: an app calls the same few services again and again. */
+const peers = new Map<string, Peer>()
+const MAX_PEERS = 256
+
+function peerOf(origin: string): Peer {
+  let peer = peers.get(origin)
+  if (peer === undefined) {
+    const url = new URL(origin)
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
+    peer = { origin: `${url.protocol}//${url.host}`, base: `${url.protocol}//${url.hostname}:${port}`, hostname: url.hostname, port }
+    // Bounded: an app calling ever-new hosts cannot grow it.
+    if (peers.size >= MAX_PEERS) peers.clear()
+    peers.set(origin, peer)
+  }
+  return peer
 }
 
 /** Node versions whose HTTP client publishes 'created' need no wrapper. */
