@@ -249,7 +249,7 @@ export class Aggregator {
   }
 
   /** Endpoints and job names with data. */
-  get endpointCount(): number {
+  get namesWithData(): number {
     return this.size + this.jobs.size
   }
 

@@ -146,13 +146,24 @@ function endpointPoints(e: EndpointSnapshot, start: string, end: string): unknow
   const sumPoint = (value: number, pointAttributes = attributes) => ({ attributes: pointAttributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(value) })
   const layerTime: unknown[] = []
   const layerCalls: unknown[] = []
-  for (const l of e.layers ?? []) {
+  const nPlusOne: unknown[] = []
+  insidePoints(e, attributes, start, end, layerTime, layerCalls, nPlusOne)
+  return [[sumPoint(e.errors)], [sumPoint(e.aborted)], [histogramPoint(e.histogram, attributes, start, end)], layerTime, layerCalls, nPlusOne]
+}
+
+/** An endpoint's or a job's time and calls per layer and its N+1 shapes, as data points added to the three lists. */
+function insidePoints(
+  inside: Pick<EndpointSnapshot, 'layers' | 'nPlusOne'>, attributes: KeyValue[], start: string, end: string,
+  layerTime: unknown[], layerCalls: unknown[], nPlusOne: unknown[],
+): void {
+  for (const l of inside.layers ?? []) {
     const layerAttributes = [...attributes, attr('agent.layer', l.layer)]
     layerTime.push({ attributes: layerAttributes, startTimeUnixNano: start, timeUnixNano: end, asDouble: l.timeS })
-    layerCalls.push(sumPoint(l.calls, layerAttributes))
+    layerCalls.push({ attributes: layerAttributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(l.calls) })
   }
-  const nPlusOne = (e.nPlusOne ?? []).map((n) => sumPoint(n.requests, [...attributes, attr('agent.layer', n.layer), attr('db.query.text', n.statement)]))
-  return [[sumPoint(e.errors)], [sumPoint(e.aborted)], [histogramPoint(e.histogram, attributes, start, end)], layerTime, layerCalls, nPlusOne]
+  for (const n of inside.nPlusOne ?? []) {
+    nPlusOne.push({ attributes: [...attributes, attr('agent.layer', n.layer), attr('db.query.text', n.statement)], startTimeUnixNano: start, timeUnixNano: end, asInt: String(n.requests) })
+  }
 }
 
 /** The request metrics of an interval with the given data points (per metric, see `endpointPoints`); the layer and N+1 metrics only where some endpoint has them. */
@@ -185,12 +196,7 @@ function jobMetrics(interval: IntervalSnapshot, temporality: number, start: stri
     const attributes = jobAttributes(j)
     for (const o of j.outcomes) durations.push(histogramPoint(o.histogram, [...attributes, attr('agent.job.outcome', o.outcome)], start, end))
     if (j.wait !== undefined) waits.push(histogramPoint(j.wait, attributes, start, end))
-    for (const l of j.layers ?? []) {
-      const layerAttributes = [...attributes, attr('agent.layer', l.layer)]
-      layerTime.push({ attributes: layerAttributes, startTimeUnixNano: start, timeUnixNano: end, asDouble: l.timeS })
-      layerCalls.push({ attributes: layerAttributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(l.calls) })
-    }
-    for (const n of j.nPlusOne ?? []) nPlusOne.push({ attributes: [...attributes, attr('agent.layer', n.layer), attr('db.query.text', n.statement)], startTimeUnixNano: start, timeUnixNano: end, asInt: String(n.requests) })
+    insidePoints(j, attributes, start, end, layerTime, layerCalls, nPlusOne)
   }
   const sumOf = (name: string, unit: string, dataPoints: unknown[]) => ({ name, unit, sum: { aggregationTemporality: temporality, isMonotonic: true, dataPoints } })
   if (durations.length > 0) metrics.push({ name: 'agent.job.duration', unit: 's', exponentialHistogram: { aggregationTemporality: temporality, dataPoints: durations } })

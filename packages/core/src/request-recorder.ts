@@ -24,6 +24,14 @@ function unmatchedClass(status: number): string {
   return cls >= 1 && cls <= 5 ? `(unmatched ${cls}xx)` : UNMATCHED_ROUTE
 }
 
+/** What a request's and a job's trace share: ids, timing, spans and the error's message. */
+function traceFields(record: RequestRecord, reason: TraceReason, durationMs: number, error = record.error) {
+  return {
+    trace: traceOf(record), reason, startEpochMs: record.startEpochMs, durationMs, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
+    ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
+  }
+}
+
 type RecorderConfig = Pick<AgentConfig, 'maxEndpoints' | 'errorsEnabled' | 'sensitiveKeys' | 'keyHeader' | 'ignorePaths' | 'slowRequestMs' | 'nPlusOneThreshold'>
 
 /** Names a request the integration could not name while it ran (its app was instrumented late). */
@@ -127,7 +135,7 @@ export class RequestRecorder {
 
   /** Requests or errors recorded and not yet taken. */
   get hasUnsent(): boolean {
-    return this.aggregator.endpointCount > 0 || (this.errors?.size ?? 0) > 0
+    return this.aggregator.namesWithData > 0 || (this.errors?.size ?? 0) > 0
   }
 
   /** A request's end, from the HTTP instrumentation. */
@@ -154,19 +162,20 @@ export class RequestRecorder {
       }, traceOf(record))
     }
     if (!slow && !nPlusOne) return
-    const key = `${record.method} ${route}`
-    // An N+1 pattern gets one example per endpoint per interval, slow or not; a slow one is its example.
-    if (!slow && (this.nPlusOneExamples.has(key) || this.nPlusOneExamples.size >= N_PLUS_ONE_EXAMPLES_PER_INTERVAL)) return
-    const reason: TraceReason = slow ? 'slow' : 'n_plus_one'
-    const error = record.error
-    const trace: TraceRecord = {
-      trace: traceOf(record), reason,
-      method: record.method, route, url: pathOf(url), status, ...(record.name ? { name: record.name } : {}),
-      startEpochMs: record.startEpochMs, durationMs, aborted, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
-      ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
-    }
-    if (slow) this.slowTraces.add(trace)
-    else this.nPlusOneExamples.set(key, trace)
+    this.keepTrace(`${record.method} ${route}`, slow, (reason) => ({
+      ...traceFields(record, reason, durationMs),
+      method: record.method, route, url: pathOf(url), status, aborted, ...(record.name ? { name: record.name } : {}),
+    }))
+  }
+
+  /**
+   * A slow request's (or job's) trace competes for the slowest of the
+   * interval; one that is not slow but has an N+1 pattern is its endpoint's
+   * one example of the interval, if none is kept yet.
+   */
+  private keepTrace(key: string, slow: boolean, build: (reason: TraceReason) => TraceRecord): void {
+    if (slow) this.slowTraces.add(build('slow'))
+    else if (!this.nPlusOneExamples.has(key) && this.nPlusOneExamples.size < N_PLUS_ONE_EXAMPLES_PER_INTERVAL) this.nPlusOneExamples.set(key, build('n_plus_one'))
   }
 
   /** A job's end (see jobs.ts): measured like a request, under its queue and name. */
@@ -181,15 +190,12 @@ export class RequestRecorder {
     // The job's id names the occurrence; its data never leaves the process.
     if (error !== undefined && this.errors) this.errors.capture(error, 'JOB', label, id !== undefined ? { jobId: id } : undefined, traceOf(record))
     const slow = durationMs >= this.slowRequestMs
-    if (!slow && (!nPlusOne || this.nPlusOneExamples.has(`JOB ${label}`) || this.nPlusOneExamples.size >= N_PLUS_ONE_EXAMPLES_PER_INTERVAL)) return
-    const trace: TraceRecord = {
-      trace: traceOf(record), reason: slow ? 'slow' : 'n_plus_one', method: 'JOB', route: label, url: label, status: 0,
-      startEpochMs: record.startEpochMs, durationMs, aborted: false, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
+    if (!slow && !nPlusOne) return
+    this.keepTrace(`JOB ${label}`, slow, (reason) => ({
+      ...traceFields(record, reason, durationMs, error),
+      method: 'JOB', route: label, url: label, status: 0, aborted: false,
       job: { ...(system !== undefined ? { system } : {}), ...(queue !== undefined ? { queue } : {}), name, ...(id !== undefined ? { id } : {}), outcome },
-      ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
-    }
-    if (slow) this.slowTraces.add(trace)
-    else this.nPlusOneExamples.set(`JOB ${label}`, trace)
+    }))
   }
 
   /** The latest lengths of a queue this process serves, exported with the interval. */
