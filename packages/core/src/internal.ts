@@ -9,7 +9,7 @@ export { UNMATCHED_ROUTE, type RouteResolver, type UnroutedNamer } from './reque
 export { Aggregator, OVERFLOW_ROUTE, type IntervalSnapshot, type EndpointSnapshot } from './aggregator.js'
 export { LatencyHistogram, HISTOGRAM_SCALE, type HistogramData } from './histogram.js'
 export { RequestRecord } from './request-record.js'
-export { startClientCall, type ClientCall, type ClientCallStart } from './client-calls.js'
+export { startClientCall, type CallPeer, type ClientCall } from './client-calls.js'
 export { wantContext } from './request-context.js'
 export { noteJobWorker, noteQueueDepth } from './jobs.js'
 export type { QueueDepth, JobSnapshot } from './aggregator.js'

@@ -62,11 +62,11 @@ export class Mysql2Instrumentation {
 function start(context: TraceContext): ClientCall | undefined {
   if (typeof context.query !== 'string') return undefined
   const { shape, operation } = sqlStatement(context.query, 'mysql')
-  const attributes: Record<string, string | number> = { 'db.system.name': 'mysql', 'db.operation.name': operation }
+  const attributes: Record<string, string | number> = { 'db.system.name': 'mysql' }
   if (typeof context.serverAddress === 'string') attributes['server.address'] = context.serverAddress
   if (typeof context.serverPort === 'number') attributes['server.port'] = context.serverPort
   if (typeof context.database === 'string' && context.database !== '') attributes['db.namespace'] = context.database
-  return startClientCall({ layer: 'mysql', name: operation, statement: shape, attributes })
+  return startClientCall('mysql', operation, shape, { attributes })
 }
 
 function wrapGetConnection(original: Fn, slot: WrapSlot<Mysql2Instrumentation>): Fn {

@@ -1,6 +1,6 @@
 import dc from 'node:diagnostics_channel'
 import http, { type ClientRequest, type IncomingMessage } from 'node:http'
-import { startClientCall, type ClientCall } from './client-calls.js'
+import { startClientCall, type CallPeer, type ClientCall } from './client-calls.js'
 import { normalizePath } from './endpoint-normalizer.js'
 import { isTransportAgent } from './http-transport.js'
 import { kImplicitHeaderWrapped } from './symbols.js'
@@ -15,17 +15,6 @@ const HTTP_ERROR = 'http.client.request.error'
 const UNDICI_CREATE = 'undici:request:create'
 const UNDICI_HEADERS = 'undici:request:headers'
 const UNDICI_ERROR = 'undici:request:error'
-
-/** A call's URL without its query (a value) and without credentials. */
-function urlFull(origin: string, path: string): string {
-  const q = path.indexOf('?')
-  return origin + (q === -1 ? path : path.slice(0, q))
-}
-
-/** `http.response.status_code`, and for a client call a 4xx or 5xx is a failure (OpenTelemetry's conventions). */
-function statusAttributes(status: number): { attributes: Record<string, number>; error?: string } {
-  return status >= 400 ? { attributes: { 'http.response.status_code': status }, error: String(status) } : { attributes: { 'http.response.status_code': status } }
-}
 
 /**
  * Outbound HTTP calls made on behalf of a request: each one carries the
@@ -54,13 +43,10 @@ export class OutboundHttp {
     const protocol = request.protocol ?? 'http:'
     const host = String(request.getHeader('host') ?? request.host)
     const port = Number(/:(\d+)$/.exec(host)?.[1] ?? (protocol === 'https:' ? 443 : 80))
-    const origin = `${protocol}//${request.host}:${port}`
-    const call = startClientCall({
-      layer: 'http',
-      name: request.method,
-      statement: `${request.method} ${origin}${normalizePath(request.path)}`,
-      attributes: { 'http.request.method': request.method, 'server.address': request.host, 'server.port': port, 'url.full': urlFull(origin, request.path) },
-    })
+    // An IPv6 address is written in brackets in a URL.
+    const hostname = request.host.includes(':') && !request.host.startsWith('[') ? `[${request.host}]` : request.host
+    const peer = peerOf(`${protocol}//${hostname}:${port}`)
+    const call = startClientCall('http', request.method, peer.statementOf(request.method, request.path), peer, request.path)
     if (call !== undefined) this.calls.set(request, call)
     return call
   }
@@ -77,8 +63,7 @@ export class OutboundHttp {
     const call = this.calls.get(request)
     if (call === undefined) return
     this.calls.delete(request)
-    const { attributes, error } = statusAttributes(response.statusCode ?? 0)
-    call.end(error, attributes)
+    call.end(undefined, response.statusCode ?? 0)
   }
 
   private readonly onHttpError = (message: unknown) => {
@@ -94,12 +79,7 @@ export class OutboundHttp {
       const request = (message as { request: UndiciRequest }).request
       if (!this.enabled || this.calls.has(request)) return
       const peer = peerOf(String(request.origin))
-      const call = startClientCall({
-        layer: 'http',
-        name: request.method,
-        statement: `${request.method} ${peer.base}${normalizePath(request.path)}`,
-        attributes: { 'http.request.method': request.method, 'server.address': peer.hostname, 'server.port': peer.port, 'url.full': urlFull(peer.origin, request.path) },
-      })
+      const call = startClientCall('http', request.method, peer.statementOf(request.method, request.path), peer, request.path)
       if (call === undefined) return
       this.calls.set(request, call)
       if (typeof request.addHeader !== 'function' || hasUndiciHeader(request.headers, TRACEPARENT)) return
@@ -116,8 +96,7 @@ export class OutboundHttp {
     const call = this.calls.get(request)
     if (call === undefined) return
     this.calls.delete(request)
-    const { attributes, error } = statusAttributes(response.statusCode)
-    call.end(error, attributes)
+    call.end(undefined, response.statusCode)
   }
 
   enable(): void {
@@ -169,27 +148,72 @@ function hasUndiciHeader(headers: unknown, name: string): boolean {
   return false
 }
 
-interface Peer {
+/** Path shapes remembered over all peers (past it, every peer starts again), and the longest path remembered. */
+const MAX_SHAPES = 2000
+const MAX_SHAPED_PATH = 256
+let shapesKept = 0
+
+/**
+ * An HTTP origin the app calls: its span attributes, made once, and the
+ * statement shapes of the paths it was called with (an app calls the same
+ * few paths again and again, and shaping a path is the dearest part of a call).
+ */
+class HttpPeer implements CallPeer {
+  readonly attributes: Readonly<{ 'server.address': string; 'server.port': number }>
   /** `http://host:port` as the call's URL gave it (`url.full`'s origin). */
-  origin: string
+  readonly origin: string
   /** The same with the port always written: the statement shape's prefix. */
-  base: string
-  hostname: string
-  port: number
+  private readonly base: string
+  private readonly shapes = new Map<string, Map<string, string>>()
+
+  constructor(url: URL) {
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
+    // An IPv6 address without the brackets a URL writes it with.
+    const address = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+    this.attributes = { 'server.address': address, 'server.port': port }
+    this.origin = `${url.protocol}//${url.host}`
+    this.base = `${url.protocol}//${url.hostname}:${port}`
+  }
+
+  /** `GET http://host:port/items/:id`: the method, the origin and the path with its ids and query taken out. */
+  statementOf(method: string, path: string): string {
+    let byPath = this.shapes.get(method)
+    if (byPath === undefined) this.shapes.set(method, (byPath = new Map()))
+    let shape = byPath.get(path)
+    if (shape === undefined) {
+      shape = `${method} ${this.base}${normalizePath(path)}`
+      if (path.length > MAX_SHAPED_PATH) return shape
+      // Bounded: an app calling ever-new paths (an id or a query per call) cannot grow it.
+      if (shapesKept >= MAX_SHAPES) forgetShapes()
+      byPath.set(path, shape)
+      shapesKept++
+    }
+    return shape
+  }
+
+  forget(): void {
+    this.shapes.clear()
+  }
 }
 
-/** Parsed undici origins: an app calls the same few services again and again. */
-const peers = new Map<string, Peer>()
+function forgetShapes(): void {
+  for (const peer of peers.values()) peer.forget()
+  shapesKept = 0
+}
+
+/** The origins the app calls, parsed once. */
+const peers = new Map<string, HttpPeer>()
 const MAX_PEERS = 256
 
-function peerOf(origin: string): Peer {
+function peerOf(origin: string): HttpPeer {
   let peer = peers.get(origin)
   if (peer === undefined) {
-    const url = new URL(origin)
-    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80))
-    peer = { origin: `${url.protocol}//${url.host}`, base: `${url.protocol}//${url.hostname}:${port}`, hostname: url.hostname, port }
+    peer = new HttpPeer(new URL(origin))
     // Bounded: an app calling ever-new hosts cannot grow it.
-    if (peers.size >= MAX_PEERS) peers.clear()
+    if (peers.size >= MAX_PEERS) {
+      peers.clear()
+      shapesKept = 0
+    }
     peers.set(origin, peer)
   }
   return peer

@@ -1,4 +1,4 @@
-import { startClientCall, type ClientCall } from './client-calls.js'
+import { startClientCall, type CallPeer, type ClientCall } from './client-calls.js'
 import { releaseMethods, wrapMethod, type WrapSlot } from './method-wrap.js'
 import { watchPackage } from './module-hook.js'
 import { bindToRequest } from './request-binding.js'
@@ -80,13 +80,24 @@ export class PgInstrumentation {
     const text = textOf(config)
     if (text === undefined) return undefined
     const { shape, operation } = sqlStatement(text, 'postgresql')
-    const attributes: Record<string, string | number> = { 'db.system.name': 'postgresql', 'db.operation.name': operation }
+    return startClientCall('postgresql', operation, shape, peerOf(client))
+  }
+}
+
+/** Each client's peer, made at its first query: a client's server and database do not change. */
+const peers = new WeakMap<object, CallPeer>()
+
+function peerOf(client: PgClient): CallPeer {
+  let peer = peers.get(client)
+  if (peer === undefined) {
+    const attributes: Record<string, string | number> = { 'db.system.name': 'postgresql' }
     if (typeof client.host === 'string') attributes['server.address'] = client.host
     const port = Number(client.port)
     if (Number.isInteger(port) && port > 0) attributes['server.port'] = port
     if (typeof client.database === 'string' && client.database !== '') attributes['db.namespace'] = client.database
-    return startClientCall({ layer: 'postgresql', name: operation, statement: shape, attributes })
+    peers.set(client, (peer = { attributes }))
   }
+  return peer
 }
 
 type QueryMode = 'submittable' | 'callback' | 'promise'

@@ -118,8 +118,8 @@ function endWithCommand(command: IoredisCommand, call: ClientCall): void {
   }
 }
 
-function attributesOf(context: TraceContext, operation: string): Record<string, string | number> {
-  const attributes: Record<string, string | number> = { 'db.system.name': 'redis', 'db.operation.name': operation }
+function attributesOf(context: TraceContext): Record<string, string | number> {
+  const attributes: Record<string, string | number> = { 'db.system.name': 'redis' }
   if (typeof context.serverAddress === 'string') attributes['server.address'] = context.serverAddress
   if (typeof context.serverPort === 'number') attributes['server.port'] = context.serverPort
   if (typeof context.database === 'number' || typeof context.database === 'string') attributes['db.namespace'] = String(context.database)
@@ -131,12 +131,14 @@ function startCommand(context: TraceContext, argsHaveName: boolean): ClientCall 
   if (typeof context.command !== 'string') return undefined
   const operation = context.command.toUpperCase()
   const args = Array.isArray(context.args) ? context.args.length - (argsHaveName ? 1 : 0) : 0
-  return startClientCall({ layer: 'redis', name: operation, statement: redisShapeOf(operation, args), attributes: attributesOf(context, operation) })
+  return startClientCall('redis', operation, redisShapeOf(operation, args), { attributes: attributesOf(context) })
 }
 
 /** A node-redis MULTI: one call for the transaction (its pipelines are traced command by command). */
 function startMulti(context: TraceContext): ClientCall | undefined {
   if (context.batchMode !== 'MULTI') return undefined
   const size = typeof context.batchSize === 'number' ? context.batchSize : 0
-  return startClientCall({ layer: 'redis', name: 'MULTI', statement: 'MULTI', attributes: { ...attributesOf(context, 'MULTI'), 'db.operation.batch.size': size } })
+  const attributes = attributesOf(context)
+  attributes['db.operation.batch.size'] = size
+  return startClientCall('redis', 'MULTI', 'MULTI', { attributes })
 }

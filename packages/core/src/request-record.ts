@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import type { ClientCall } from './client-calls.js'
 import type { LayerClock } from './layer-clock.js'
 import { contextFrom, type TraceContext } from './trace-context.js'
 
@@ -36,7 +37,8 @@ export class RequestRecord {
   error: unknown = undefined
   /** Route parameters, where the framework keeps them off `req` (Fastify). */
   params: Record<string, unknown> | undefined = undefined
-  spans: SpanRecord[] | undefined = undefined
+  /** The app's spans and its calls out, in the order they ended (a call becomes a span on export). */
+  spans: (SpanRecord | ClientCall)[] | undefined = undefined
   droppedSpans = 0
   done = false
   /** Started while the request context was off, so counted in `contextState.inFlight`. */
@@ -50,15 +52,15 @@ export class RequestRecord {
   trace: TraceContext | undefined = undefined
   /** Time inside each layer, from its first client call on. */
   layers: LayerClock | undefined = undefined
-  /** How often each statement shape ran (`layer` and shape joined by a tab), from its first statement on. */
-  statements: Map<string, number> | undefined = undefined
+  /** How often each statement shape ran, per layer (`layerIndex`), from its first statement on. */
+  statements: (Map<string, number> | undefined)[] | undefined = undefined
   constructor(readonly method: string, readonly url: string) {}
 
   get startEpochMs(): number {
     return performance.timeOrigin + this.start
   }
 
-  addSpan(span: SpanRecord): void {
+  addSpan(span: SpanRecord | ClientCall): void {
     if (this.done) return
     const spans = (this.spans ??= [])
     if (spans.length < MAX_SPANS) spans.push(span)

@@ -7,7 +7,8 @@ import { ErrorService, type ErrorGroup } from './error-service.js'
 import { Redactor } from './redact.js'
 import { LAYERS } from './layer-clock.js'
 import type { JobRecord } from './job-record.js'
-import { traceOf, type RequestRecord } from './request-record.js'
+import { ClientCall } from './client-calls.js'
+import { traceOf, type RequestRecord, type SpanRecord } from './request-record.js'
 import { SlowTraceBuffer, type TraceReason, type TraceRecord } from './slow-traces.js'
 
 /** The endpoint for requests nothing answered (404): one, never one per URL. */
@@ -25,9 +26,12 @@ function unmatchedClass(status: number): string {
 }
 
 /** What a request's and a job's trace share: ids, timing, spans and the error's message. */
+/** A kept trace's span: a call out is made a span only now. */
+const exportedSpan = (span: SpanRecord | ClientCall): SpanRecord => (span instanceof ClientCall ? span.toSpan() : span)
+
 function traceFields(record: RequestRecord, reason: TraceReason, durationMs: number, error = record.error) {
   return {
-    trace: traceOf(record), reason, startEpochMs: record.startEpochMs, durationMs, spans: record.spans ?? [], droppedSpans: record.droppedSpans,
+    trace: traceOf(record), reason, startEpochMs: record.startEpochMs, durationMs, spans: record.spans?.map(exportedSpan) ?? [], droppedSpans: record.droppedSpans,
     ...(error !== undefined ? { error: error instanceof Error ? error.message : String(error) } : {}),
   }
 }
@@ -214,11 +218,14 @@ export class RequestRecorder {
     clock.advance(endMs)
     for (let i = 0; i < LAYERS.length; i++) if (clock.calls[i]! > 0) stats.addLayer(i, clock.calls[i]!, clock.timeMs[i]! / 1000)
     let flagged = false
-    if (record.statements !== undefined) {
-      for (const [key, runs] of record.statements) {
-        if (runs < this.nPlusOneThreshold) continue
-        stats.flagNPlusOne(key)
-        flagged = true
+    const statements = record.statements
+    if (statements !== undefined) {
+      for (let i = 0; i < statements.length; i++) {
+        for (const [statement, runs] of statements[i] ?? []) {
+          if (runs < this.nPlusOneThreshold) continue
+          stats.flagNPlusOne(`${LAYERS[i]}\t${statement}`)
+          flagged = true
+        }
       }
     }
     return flagged

@@ -44,19 +44,26 @@ export function formatTraceparent(trace: TraceContext, spanId: string): string {
   return `00-${trace.traceId}-${spanId}-${trace.flags}`
 }
 
-/** Random ids come from a pool filled 4 KB at a time: one system call per 512 span ids, not one each. */
+/**
+ * Random ids come from a pool of 4 KB read at once and turned into hex at
+ * once: one system call and one conversion per 512 span ids, and an id is a
+ * slice of that string.
+ */
 const pool = Buffer.alloc(4096)
-let used = pool.length
+let hexPool = ''
+let used = 0
 
 function randomHex(bytes: number): string {
+  const chars = bytes * 2
   for (;;) {
-    if (used + bytes > pool.length) {
+    if (used + chars > hexPool.length) {
       randomFillSync(pool)
+      hexPool = pool.toString('hex')
       used = 0
     }
-    const hex = pool.toString('hex', used, (used += bytes))
-    // An all-zero id is invalid; at 2^-64 it is a formality.
-    if (!ALL_ZERO.test(hex)) return hex
+    const hex = hexPool.slice(used, (used += chars))
+    // An all-zero id is invalid; at 2^-64 it is a formality, checked past the first digit only when that is 0.
+    if (hex.charCodeAt(0) !== 48 || !ALL_ZERO.test(hex)) return hex
   }
 }
 
