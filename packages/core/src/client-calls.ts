@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { LayerClock, layerIndex, type Layer } from './layer-clock.js'
+import { LAYERS, LayerClock, type Layer } from './layer-clock.js'
 import { currentRequest } from './request-context.js'
 import { traceOf, type RequestRecord, type SpanRecord } from './request-record.js'
 import { formatTraceparent, newSpanId } from './trace-context.js'
@@ -29,6 +29,8 @@ export interface CallPeer {
 export class ClientCall {
   /** Start, relative to the request's start, in ms. */
   private readonly offsetMs: number
+  /** Its layer's index (`LAYERS`). */
+  private readonly layerAt: number
   private durationMs = -1
   /** Made when the call had to be named before its export: for its `traceparent`. */
   private spanId: string | undefined = undefined
@@ -51,7 +53,8 @@ export class ClientCall {
   ) {
     const startedAt = performance.now()
     this.offsetMs = startedAt - request.start
-    const layerAt = layerIndex[layer]
+    // An index lookup, not `layerIndex[layer]`: a keyed load that sees several names goes megamorphic.
+    const layerAt = (this.layerAt = LAYERS.indexOf(layer))
     ;(request.layers ??= new LayerClock()).begin(layerAt, startedAt)
     if (statement !== undefined) {
       const statements = ((request.statements ??= [])[layerAt] ??= new Map<string, number>())
@@ -76,7 +79,7 @@ export class ClientCall {
     this.durationMs = now - request.start - this.offsetMs
     // A call that outlives its request (fire and forget) is not part of it.
     if (request.done) return
-    request.layers!.end(layerIndex[this.layer], now)
+    request.layers!.end(this.layerAt, now)
     this.status = status
     // Its class or code, not its message: a driver's message may quote a value ("Duplicate entry 'a@b.c'").
     if (error !== undefined) this.error = errorType(error)
