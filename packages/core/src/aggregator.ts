@@ -127,6 +127,10 @@ export class JobStats extends CallStats {
     super()
   }
 
+  waitHistogram(): LatencyHistogram {
+    return (this.wait ??= new LatencyHistogram())
+  }
+
   outcome(outcome: JobOutcome): LatencyHistogram {
     let histogram = this.outcomes.get(outcome)
     if (histogram === undefined) this.outcomes.set(outcome, (histogram = new LatencyHistogram()))
@@ -162,19 +166,18 @@ export class Aggregator {
   /** Endpoints in all, and those that count against `maxEndpoints` (the routed ones). */
   private size = 0
   private routedSize = 0
-  private startMs = Date.now()
   private jobs = new Map<string, JobStats>()
   private queues = new Map<string, QueueDepth>()
 
   /** Endpoints kept apart; set again when the configuration is read again. */
-  constructor(public maxEndpoints: number) {}
+  constructor(public maxEndpoints: number, private startMs = Date.now()) {}
 
   /**
    * `routed`: named by a route. Names the agent made for requests no route
    * answered are bounded by their maker and never take a routed endpoint's slot.
    */
   record(method: string, route: string, durationS: number, isError: boolean, aborted: boolean, routed = true): EndpointStats {
-    const stats = this.statsFor(method, route, routed)
+    const stats = this.endpoint(method, route, routed)
     stats.count++
     if (isError) stats.errors++
     if (aborted) stats.aborted++
@@ -182,7 +185,8 @@ export class Aggregator {
     return stats
   }
 
-  private statsFor(method: string, route: string, routed: boolean): EndpointStats {
+  /** An endpoint's stats, made where new (past the cap, its method's overflow). */
+  endpoint(method: string, route: string, routed: boolean): EndpointStats {
     let routes = this.byMethod.get(method)
     if (routes === undefined) {
       routes = new Map()
@@ -206,9 +210,9 @@ export class Aggregator {
 
   /** Adds another interval's data, e.g. a worker's, exactly. */
   merge(snapshot: IntervalSnapshot): void {
-    if (snapshot.startMs < this.startMs) this.startMs = snapshot.startMs
+    this.coverFrom(snapshot.startMs)
     for (const e of snapshot.endpoints) {
-      const stats = this.statsFor(e.method, e.route, e.unrouted !== true)
+      const stats = this.endpoint(e.method, e.route, e.unrouted !== true)
       stats.count += e.count
       stats.errors += e.errors
       stats.aborted += e.aborted
@@ -216,28 +220,34 @@ export class Aggregator {
       stats.mergeInside(e)
     }
     for (const j of snapshot.jobs ?? []) {
-      const stats = this.jobStats(j.system, j.queue, j.name)
+      const stats = this.job(j.system, j.queue, j.name)
       for (const o of j.outcomes) stats.outcome(o.outcome).merge(o.histogram)
-      if (j.wait !== undefined) (stats.wait ??= new LatencyHistogram()).merge(j.wait)
+      if (j.wait !== undefined) stats.waitHistogram().merge(j.wait)
       stats.mergeInside(j)
     }
     for (const q of snapshot.queues ?? []) this.queues.set(q.queue, q)
   }
 
+  /** Data from as early as `startMs` is in this interval. */
+  coverFrom(startMs: number): void {
+    if (startMs < this.startMs) this.startMs = startMs
+  }
+
   /** A job's end: its duration under its outcome, and its wait in the queue where known. */
   recordJob(system: string | undefined, queue: string | undefined, name: string, outcome: JobOutcome, durationS: number, waitS: number | undefined): JobStats {
-    const stats = this.jobStats(system, queue, name)
+    const stats = this.job(system, queue, name)
     stats.outcome(outcome).record(durationS)
-    if (waitS !== undefined) (stats.wait ??= new LatencyHistogram()).record(waitS)
+    if (waitS !== undefined) stats.waitHistogram().record(waitS)
     return stats
   }
 
-  private jobStats(system: string | undefined, queue: string | undefined, name: string): JobStats {
+  /** A job name's stats, made where new (past the cap, its queue's overflow name). */
+  job(system: string | undefined, queue: string | undefined, name: string): JobStats {
     const key = `${queue ?? ''}\t${name}`
     let stats = this.jobs.get(key)
     if (stats === undefined) {
       // Job names share the endpoints' cap; past it, one overflow name per queue.
-      if (this.jobs.size >= this.maxEndpoints && name !== OVERFLOW_ROUTE) return this.jobStats(system, queue, OVERFLOW_ROUTE)
+      if (this.jobs.size >= this.maxEndpoints && name !== OVERFLOW_ROUTE) return this.job(system, queue, OVERFLOW_ROUTE)
       this.jobs.set(key, (stats = new JobStats(system, queue, name)))
     }
     return stats

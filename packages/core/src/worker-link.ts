@@ -1,11 +1,15 @@
 import type { Server } from 'node:http'
 import { Aggregator, type IntervalSnapshot } from './aggregator.js'
-import { AGENT_CMD, isAgentMessage, type AgentMessage } from './ipc-messages.js'
+import { NameTable, packInterval, unpackInterval, unpackSnapshot, type NameDef, type PackedInterval } from './hand-over-wire.js'
+import { AGENT_CMD, WIRE_PACKED, isAgentMessage, type AgentMessage } from './ipc-messages.js'
 import type { Logger } from './logger.js'
+import type { KeyValue } from './otlp-encoder.js'
 import { kServerWatched } from './symbols.js'
 
 /** An interval as a worker hands it over. */
 export type WorkerInterval = Omit<Extract<AgentMessage, { type: 'interval' }>, 'cmd' | 'type' | 'final' | 'seq'>
+
+type PackedMessage = Extract<AgentMessage, { type: 'packed' }>
 
 /** Asked to hand its interval on when the primary wants the last one (implemented by `Agent`). */
 export interface IntervalOwner {
@@ -17,6 +21,14 @@ export interface UnacknowledgedHandOver {
   from: number
   through: number
   interval: IntervalSnapshot
+}
+
+/** As kept: packed (a tenth of the memory of a snapshot), read with the names it was packed with. */
+interface KeptHandOver {
+  from: number
+  through: number
+  names: readonly NameDef[]
+  packed: PackedInterval
 }
 
 /** Hand-overs kept for the primary's acknowledgement; older ones merge beyond this. */
@@ -34,20 +46,26 @@ const PRIMARY_DEATH_WAIT_MS = 100
  */
 export class WorkerLink {
   private linked = false
+  /** The primary reads the packed form (an older agent there reads `interval` messages only). */
+  private packedWire = false
   private seq = 0
-  private unacknowledged: UnacknowledgedHandOver[] = []
+  private unacknowledged: KeptHandOver[] = []
+  private names = new NameTable()
+  /** The resource the primary has; sent again only when it changes. */
+  private resourceSent: KeyValue[] | undefined
   /** The primary's pid: a worker whose parent changed has lost its primary. */
   private readonly primaryPid = process.ppid
   private readonly onInternal = (message: unknown) => {
     if (!isAgentMessage(message)) return
     if (message.type === 'ack' && message.instanceId === this.instanceId) {
       this.linked = true
+      this.packedWire = message.wire === WIRE_PACKED
       this.logger.debug('cluster primary runs an agent: intervals go to it')
     } else if (message.type === 'flush' && this.usable) {
       this.owner.handOnInterval(true)
     } else if (message.type === 'exported') {
       const acknowledged = message.seq
-      this.unacknowledged = this.unacknowledged.filter((u) => u.through > acknowledged)
+      this.unacknowledged = this.unacknowledged.filter((k) => k.through > acknowledged)
     }
   }
 
@@ -56,7 +74,7 @@ export class WorkerLink {
   start(): void {
     if (typeof process.send !== 'function') return
     process.on('internalMessage', this.onInternal)
-    void this.post({ cmd: AGENT_CMD, type: 'hello', instanceId: this.instanceId })
+    void this.post({ cmd: AGENT_CMD, type: 'hello', instanceId: this.instanceId, wire: WIRE_PACKED })
   }
 
   stop(): void {
@@ -68,23 +86,47 @@ export class WorkerLink {
     return this.linked && process.connected === true
   }
 
-  /** Sends the data to the primary and keeps it until acknowledged; resolves once written, false if it could not be. */
+  /**
+   * Sends the data to the primary and keeps it until acknowledged; resolves
+   * once written, false if it could not be. Names and the resource go once;
+   * after a failed write, again.
+   */
   handOver(final: boolean, data: WorkerInterval): Promise<boolean> {
     if (!this.usable) return Promise.resolve(false)
     const seq = ++this.seq
-    this.keep(seq, data.interval)
-    return this.post({ cmd: AGENT_CMD, type: 'interval', seq, final, ...data })
+    if (this.names.full) this.names = new NameTable()
+    const names = this.names
+    const packed = packInterval(data.interval, names)
+    this.keep({ from: seq, through: seq, names: names.list, packed })
+    if (!this.packedWire) return this.post({ cmd: AGENT_CMD, type: 'interval', seq, final, ...data })
+    const message: PackedMessage = { cmd: AGENT_CMD, type: 'packed', seq, final, instanceId: data.instanceId, ...packed }
+    if (data.resource !== this.resourceSent) message.resource = data.resource
+    if (names.sent < names.list.length) {
+      message.namesFrom = names.sent
+      message.names = names.list.slice(names.sent)
+    }
+    if (data.runtime !== undefined) message.runtime = data.runtime
+    names.sent = names.list.length
+    this.resourceSent = data.resource
+    return this.post(message).then((written) => {
+      if (!written) {
+        this.names.sent = 0
+        this.resourceSent = undefined
+      }
+      return written
+    })
   }
 
-  private keep(seq: number, interval: IntervalSnapshot): void {
-    this.unacknowledged.push({ from: seq, through: seq, interval })
+  private keep(handOver: KeptHandOver): void {
+    this.unacknowledged.push(handOver)
     if (this.unacknowledged.length <= MAX_UNACKNOWLEDGED) return
-    // Bounded: the two oldest become one, numbered by both.
-    const [a, b] = this.unacknowledged.splice(0, 2) as [UnacknowledgedHandOver, UnacknowledgedHandOver]
-    const merged = new Aggregator(Number.MAX_SAFE_INTEGER)
-    merged.merge(a.interval)
-    merged.merge(b.interval)
-    this.unacknowledged.unshift({ from: a.from, through: b.through, interval: merged.drain(b.interval.endMs) })
+    // Bounded: the two oldest become one, numbered by both, with names of its own.
+    const [a, b] = this.unacknowledged.splice(0, 2) as [KeptHandOver, KeptHandOver]
+    const merged = new Aggregator(Number.MAX_SAFE_INTEGER, a.packed.startMs)
+    unpackInterval(a.packed, a.names, merged)
+    unpackInterval(b.packed, b.names, merged)
+    const names = new NameTable()
+    this.unacknowledged.unshift({ from: a.from, through: b.through, names: names.list, packed: packInterval(merged.drain(b.packed.endMs), names) })
   }
 
   /**
@@ -101,9 +143,9 @@ export class WorkerLink {
     const pause = new Int32Array(new SharedArrayBuffer(4))
     while (process.ppid === this.primaryPid && Date.now() < deadline) Atomics.wait(pause, 0, 0, 5)
     if (process.ppid === this.primaryPid) return []
-    const out = this.unacknowledged
+    const kept = this.unacknowledged
     this.unacknowledged = []
-    return out
+    return kept.map((k) => ({ from: k.from, through: k.through, interval: unpackSnapshot(k.packed, k.names) }))
   }
 
   private post(message: AgentMessage): Promise<boolean> {
