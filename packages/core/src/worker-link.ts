@@ -31,8 +31,13 @@ interface KeptHandOver {
   packed: PackedInterval
 }
 
-/** Hand-overs kept for the primary's acknowledgement; older ones merge beyond this. */
-const MAX_UNACKNOWLEDGED = 64
+/**
+ * Hand-overs kept for the primary's acknowledgement, which comes once per
+ * report interval (60 s by default): two intervals of one a second. Past
+ * it, or past MAX_KEPT_CHARS of packed data, the two oldest merge into one.
+ */
+const MAX_UNACKNOWLEDGED = 128
+const MAX_KEPT_CHARS = 8_000_000
 /** How long a worker at its exit waits to learn whether its primary died. */
 const PRIMARY_DEATH_WAIT_MS = 100
 
@@ -50,6 +55,8 @@ export class WorkerLink {
   private packedWire = false
   private seq = 0
   private unacknowledged: KeptHandOver[] = []
+  /** The packed data of `unacknowledged`, in characters (bytes). */
+  private keptChars = 0
   private names = new NameTable()
   /** The resource the primary has; sent again only when it changes. */
   private resourceSent: KeyValue[] | undefined
@@ -66,6 +73,8 @@ export class WorkerLink {
     } else if (message.type === 'exported') {
       const acknowledged = message.seq
       this.unacknowledged = this.unacknowledged.filter((k) => k.through > acknowledged)
+      this.keptChars = 0
+      for (const k of this.unacknowledged) this.keptChars += k.packed.data.length
     }
   }
 
@@ -119,14 +128,17 @@ export class WorkerLink {
 
   private keep(handOver: KeptHandOver): void {
     this.unacknowledged.push(handOver)
-    if (this.unacknowledged.length <= MAX_UNACKNOWLEDGED) return
+    this.keptChars += handOver.packed.data.length
+    if (this.unacknowledged.length <= MAX_UNACKNOWLEDGED && (this.keptChars <= MAX_KEPT_CHARS || this.unacknowledged.length < 3)) return
     // Bounded: the two oldest become one, numbered by both, with names of its own.
     const [a, b] = this.unacknowledged.splice(0, 2) as [KeptHandOver, KeptHandOver]
     const merged = new Aggregator(Number.MAX_SAFE_INTEGER, a.packed.startMs)
     unpackInterval(a.packed, a.names, merged)
     unpackInterval(b.packed, b.names, merged)
     const names = new NameTable()
-    this.unacknowledged.unshift({ from: a.from, through: b.through, names: names.list, packed: packInterval(merged.drain(b.packed.endMs), names) })
+    const both: KeptHandOver = { from: a.from, through: b.through, names: names.list, packed: packInterval(merged.drain(b.packed.endMs), names) }
+    this.unacknowledged.unshift(both)
+    this.keptChars += both.packed.data.length - a.packed.data.length - b.packed.data.length
   }
 
   /**
@@ -145,7 +157,17 @@ export class WorkerLink {
     if (process.ppid === this.primaryPid) return []
     const kept = this.unacknowledged
     this.unacknowledged = []
-    return kept.map((k) => ({ from: k.from, through: k.through, interval: unpackSnapshot(k.packed, k.names) }))
+    this.keptChars = 0
+    const out: UnacknowledgedHandOver[] = []
+    for (const k of kept) {
+      try {
+        out.push({ from: k.from, through: k.through, interval: unpackSnapshot(k.packed, k.names) })
+      } catch (err) {
+        // It packed them itself: only a bug gets here, and it must not reach the app's exit.
+        this.logger.reportOnce('hand-over-unreadable', 'warn', 'AGENT_TASK_FAILED', 'reading a kept hand-over', String(err))
+      }
+    }
+    return out
   }
 
   private post(message: AgentMessage): Promise<boolean> {

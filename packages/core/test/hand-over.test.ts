@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { ClusterHub } from '../src/cluster-hub.ts'
 import { Logger } from '../src/logger.ts'
 import { AGENT_CMD } from '../src/ipc-messages.ts'
-import { FIXTURES } from './helpers/fixtures.ts'
+import { FIXTURES, runFixture } from './helpers/fixtures.ts'
 
 cluster.setupPrimary({ exec: join(FIXTURES, 'hand-over-worker.cjs'), execArgv: [], silent: false })
 const forked: Worker[] = []
@@ -114,4 +114,49 @@ test('a hand-over the primary cannot read is said once and never thrown into it;
   assert.equal(lines.length, 1)
   assert.match(lines[0]!, /AGENT_TASK_FAILED.*hand-over/)
   assert.deepEqual(counts(hub.drain().processes[0]!.interval), { 'GET /a': [2, 1, 2] })
+})
+
+test('a worker whose primary died has exactly what it handed over and was never acknowledged, past the bound where hand-overs merge', { timeout: 60_000 }, async () => {
+  const primary = runFixture(join(FIXTURES, 'hand-over-primary.cjs'), {}, { execArgv: [] })
+  const ask = <T,>(message: object, answer: string) =>
+    new Promise<T>((resolve) => {
+      const on = (m: any) => {
+        if (m?.test !== answer) return
+        primary.child.removeListener('message', on)
+        resolve(m)
+      }
+      primary.child.on('message', on)
+      primary.child.send(message)
+    })
+  try {
+    for (let i = 0; !(await ask<{ usable: boolean }>({ test: 'usable' }, 'usable')).usable; i++) {
+      assert.ok(i < 500, 'the worker never linked')
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    for (let i = 0; i < 3; i++) await ask({ test: 'hand-over', requests: [['GET', '/acknowledged', 1]] }, 'handed-over')
+    const { seq } = await ask<{ seq: number[] }>({ test: 'acknowledge' }, 'acknowledged')
+    assert.deepEqual(seq, [3])
+    // Past the 128 kept, the oldest merge two by two; each names routes of its own.
+    const handOvers = 140
+    const expected: Record<string, number> = {}
+    for (let i = 0; i < handOvers; i++) {
+      const requests: Requests = [['GET', '/a', 1], ['POST', `/r${i % 7}`, (i % 3) + 1]]
+      for (const [method, route, count] of requests) expected[`${method} ${route}`] = (expected[`${method} ${route}`] ?? 0) + count
+      await ask({ test: 'hand-over', requests }, 'handed-over')
+    }
+    primary.kill('SIGKILL')
+    const line = await primary.waitFor(/^ORPHANS /, 10_000)
+    const orphans: { from: number; through: number; endpoints: [string, string, number][] }[] = JSON.parse(line.slice('ORPHANS '.length))
+    // Every hand-over after the acknowledged ones, each once, in order.
+    assert.equal(orphans[0]!.from, 4)
+    assert.equal(orphans.at(-1)!.through, 3 + handOvers)
+    for (let i = 1; i < orphans.length; i++) assert.equal(orphans[i]!.from, orphans[i - 1]!.through + 1)
+    assert.ok(orphans.length <= 128, `${orphans.length} kept`)
+    assert.ok(orphans[0]!.through > orphans[0]!.from, 'the oldest merged')
+    const got: Record<string, number> = {}
+    for (const o of orphans) for (const [method, route, count] of o.endpoints) got[`${method} ${route}`] = (got[`${method} ${route}`] ?? 0) + count
+    assert.deepEqual(got, expected)
+  } finally {
+    primary.kill('SIGKILL')
+  }
 })
