@@ -36,7 +36,7 @@ function runWorker() {
   const logger = new Logger('warn')
   const link = new WorkerLink(identity.instanceId, { handOnInterval() {} }, logger)
   link.start()
-  const aggregator = new Aggregator(1000)
+  let aggregator = new Aggregator(1000)
   // The worker side before: every hand-over kept until acknowledged, then sent whole.
   let beforeSeq = 0
   let beforeKept = []
@@ -58,7 +58,13 @@ function runWorker() {
       process.send({ bench: 'filled' })
     } else if (m.bench === 'go') {
       const t0 = process.cpuUsage()
-      const data = { instanceId: identity.instanceId, resource, interval: aggregator.drain() }
+      // Before, a drain copied every histogram's buckets; now it hands them over.
+      let interval
+      if (m.form === 'before') {
+        interval = aggregator.snapshot()
+        aggregator = new Aggregator(1000)
+      } else interval = aggregator.drain()
+      const data = { instanceId: identity.instanceId, resource, interval }
       const written = await (m.form === 'before' ? handOverBefore(false, data) : link.handOver(false, data))
       const cpu = process.cpuUsage(t0)
       process.send({ bench: 'done', written, cpuMs: (cpu.user + cpu.system) / 1000 })

@@ -97,8 +97,9 @@ export class EndpointStats extends CallStats {
     super()
   }
 
-  toSnapshot(): EndpointSnapshot {
-    const snapshot: EndpointSnapshot = { method: this.method, route: this.route, count: this.count, errors: this.errors, aborted: this.aborted, histogram: this.histogram.toJSON() }
+  /** `copy`: false when these stats are dropped next (a drain), so the snapshot may keep their buckets. */
+  toSnapshot(copy = true): EndpointSnapshot {
+    const snapshot: EndpointSnapshot = { method: this.method, route: this.route, count: this.count, errors: this.errors, aborted: this.aborted, histogram: this.histogram.data(copy) }
     if (!this.routed) snapshot.unrouted = true
     this.insideSnapshot(snapshot)
     return snapshot
@@ -137,11 +138,11 @@ export class JobStats extends CallStats {
     return histogram
   }
 
-  toSnapshot(): JobSnapshot {
-    const snapshot: JobSnapshot = { name: this.name, outcomes: [...this.outcomes].map(([outcome, h]) => ({ outcome, histogram: h.toJSON() })) }
+  toSnapshot(copy = true): JobSnapshot {
+    const snapshot: JobSnapshot = { name: this.name, outcomes: [...this.outcomes].map(([outcome, h]) => ({ outcome, histogram: h.data(copy) })) }
     if (this.system !== undefined) snapshot.system = this.system
     if (this.queue !== undefined) snapshot.queue = this.queue
-    if (this.wait !== undefined) snapshot.wait = this.wait.toJSON()
+    if (this.wait !== undefined) snapshot.wait = this.wait.data(copy)
     this.insideSnapshot(snapshot)
     return snapshot
   }
@@ -264,20 +265,21 @@ export class Aggregator {
   }
 
   /** The data so far, as a copy; nothing is reset. */
-  snapshot(now = Date.now()): IntervalSnapshot {
+  snapshot(now = Date.now(), copy = true): IntervalSnapshot {
     const endpoints: EndpointSnapshot[] = []
     for (const routes of this.byMethod.values()) {
-      for (const s of routes.values()) endpoints.push(s.toSnapshot())
+      for (const s of routes.values()) endpoints.push(s.toSnapshot(copy))
     }
     const snapshot: IntervalSnapshot = { startMs: this.startMs, endMs: now, endpoints }
-    if (this.jobs.size > 0) snapshot.jobs = [...this.jobs.values()].map((j) => j.toSnapshot())
+    if (this.jobs.size > 0) snapshot.jobs = [...this.jobs.values()].map((j) => j.toSnapshot(copy))
     if (this.queues.size > 0) snapshot.queues = [...this.queues.values()]
     return snapshot
   }
 
   /** Returns this interval's data and starts the next one empty. */
   drain(now = Date.now()): IntervalSnapshot {
-    const snapshot = this.snapshot(now)
+    // The stats go with this interval: their buckets need no copy.
+    const snapshot = this.snapshot(now, false)
     this.byMethod = new Map()
     this.jobs = new Map()
     this.queues = new Map()

@@ -150,7 +150,12 @@ export class LatencyHistogram implements HistogramData {
   }
 
   toJSON(): HistogramData {
-    return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: this.offset, counts: this.counts.slice() }
+    return this.data(true)
+  }
+
+  /** As plain data; `copy`: false only where this histogram is dropped next and its buckets may go with the data. */
+  data(copy: boolean): HistogramData {
+    return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: this.offset, counts: copy ? this.counts.slice() : this.counts }
   }
 
   static from(data: HistogramData): LatencyHistogram {
