@@ -127,7 +127,7 @@ async function runPrimary() {
   const FORMS = opt.forms.split(',')
   const reportEvery = Number(opt['report-every'])
   let rounds = 0
-  const hub = new ClusterHub(new Logger('warn'), 1000)
+  const hub = new ClusterHub(new Logger('error'), 1000)
   cluster.setupPrimary({ serialization: 'json' })
 
   /** A worker with its next message of each kind awaited. */
@@ -210,7 +210,11 @@ async function runPrimary() {
     const b = bytes.get(r.endpoints)
     process.stdout.write(`| ${r.endpoints} | ${b.before} / ${b.packed} | ${fmt(r.one.before.worker)} | ${fmt(r.one.packed.worker)} | ${fmt(r.one.before.primary)} | ${fmt(r.one.packed.primary)} | ${fmt(r.all.before)} | ${fmt(r.all.packed)} |\n`)
   }
-  for (const w of workers) w.worker.process.kill()
+  // Disconnected, the workers end by themselves (and write their --cpu-prof profiles); killed if they linger.
+  for (const w of workers) {
+    w.worker.disconnect()
+    setTimeout(() => w.worker.process.kill(), 2000).unref()
+  }
 
   /** The JSON each form puts on the channel (a packed hand-off after the first: names already sent). */
   async function messageBytes() {

@@ -103,6 +103,43 @@ class Packer {
     this.at = at
   }
 
+  /**
+   * A histogram's buckets `first` through `last` (nonzero at both ends) as
+   * tokens: 2n for a bucket of n, 2k+1 for k empty buckets. The hot loop of a
+   * hand-over, so written out here: one room check, small tokens one digit.
+   */
+  tokens(counts: readonly number[], first: number, last: number): void {
+    // Room for every bucket's token at its longest.
+    while (this.at + (last - first + 1) * 11 > this.bytes.length) this.grow()
+    const bytes = this.bytes
+    let at = this.at
+    let empty = 0
+    for (let i = first; i <= last; i++) {
+      const n = counts[i]!
+      if (n === 0) {
+        empty++
+        continue
+      }
+      if (empty > 0) {
+        const run = 2 * empty + 1
+        if (run < 32) bytes[at++] = DIGIT_CODES[run]!
+        else {
+          this.at = at
+          this.uint(run)
+          at = this.at
+        }
+        empty = 0
+      }
+      if (n > 0 && n < 16) bytes[at++] = DIGIT_CODES[2 * n]!
+      else {
+        this.at = at
+        this.uint(2 * n)
+        at = this.at
+      }
+    }
+    this.at = at
+  }
+
   int(value: number): void {
     this.uint(value < 0 ? -2 * value - 1 : 2 * value)
   }
@@ -148,7 +185,7 @@ export class UnreadableHandOver extends Error {}
 
 class Unpacker {
   at = 0
-  constructor(private readonly text: string) {}
+  constructor(readonly text: string) {}
 
   uint(): number {
     const text = this.text
@@ -250,19 +287,7 @@ function packHistogram(p: Packer, h: HistogramData): void {
   }
   p.int(h.offset + first)
   p.uint(last - first + 1)
-  let empty = 0
-  for (let i = first; i <= last; i++) {
-    const n = counts[i]!
-    if (n === 0) {
-      empty++
-      continue
-    }
-    if (empty > 0) {
-      p.uint(2 * empty + 1)
-      empty = 0
-    }
-    p.uint(2 * n)
-  }
+  p.tokens(counts, first, last)
 }
 
 /** Flags (with the caller's own bits), then the layers and N+1 shapes where there are. */
@@ -336,8 +361,15 @@ function unpackHistogram(u: Unpacker, h: LatencyHistogram): void {
   const direct = base <= index && end - base <= h.counts.length
   const counts = h.counts
   // Each token takes a character at least: a hostile one cannot loop for ever.
+  const text = u.text
   while (index < end) {
-    const token = u.uint()
+    // Most tokens are one digit: read here; longer ones by `uint`.
+    const digit = DIGIT_VALUES[text.charCodeAt(u.at)]!
+    let token: number
+    if (digit >= 0 && digit < 32) {
+      token = digit
+      u.at++
+    } else token = u.uint()
     if (token % 2 === 1) {
       index += (token - 1) / 2
       continue
