@@ -89,7 +89,7 @@ export class ClusterHub {
       // Never into the app: a hand-over this agent cannot read (its sender is not this version) is said once.
       this.logger.reportOnce('hand-over-unreadable', 'warn', 'AGENT_TASK_FAILED', `reading worker ${state.worker.id}'s hand-over`, err instanceof UnreadableHandOver ? err.message : String(err))
     }
-    state.seq = Math.max(state.seq, message.seq)
+    if (message.seq > state.seq) state.seq = message.seq
     state.lastHandOverMs = Date.now()
     if (message.final) {
       state.final = true
