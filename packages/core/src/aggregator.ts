@@ -98,6 +98,17 @@ export class EndpointStats extends CallStats {
   }
 
   /** `copy`: false when these stats are dropped next (a drain), so the snapshot may keep their buckets. */
+  /** No data, its buckets kept: the next interval's merges need not build them again. */
+  clear(): void {
+    this.count = 0
+    this.errors = 0
+    this.aborted = 0
+    this.histogram.clear()
+    this.layerCalls = undefined
+    this.layerTimeS = undefined
+    this.nPlusOne = undefined
+  }
+
   toSnapshot(copy = true): EndpointSnapshot {
     const snapshot: EndpointSnapshot = { method: this.method, route: this.route, count: this.count, errors: this.errors, aborted: this.aborted, histogram: this.histogram.data(copy) }
     if (!this.routed) snapshot.unrouted = true
@@ -268,11 +279,41 @@ export class Aggregator {
   snapshot(now = Date.now(), copy = true): IntervalSnapshot {
     const endpoints: EndpointSnapshot[] = []
     for (const routes of this.byMethod.values()) {
-      for (const s of routes.values()) endpoints.push(s.toSnapshot(copy))
+      // An endpoint kept by `drainKeeping` with nothing yet this interval is not in it.
+      for (const s of routes.values()) if (s.count > 0) endpoints.push(s.toSnapshot(copy))
     }
     const snapshot: IntervalSnapshot = { startMs: this.startMs, endMs: now, endpoints }
     if (this.jobs.size > 0) snapshot.jobs = [...this.jobs.values()].map((j) => j.toSnapshot(copy))
     if (this.queues.size > 0) snapshot.queues = [...this.queues.values()]
+    return snapshot
+  }
+
+  /**
+   * Like `drain`, for an aggregator that merges what others measured (a
+   * primary's, per worker): an endpoint with data in this interval keeps its
+   * stats, emptied, for the next one, so its merges do not build its buckets
+   * again each interval; one without is dropped. It keeps its slot under
+   * `maxEndpoints` one interval longer than with `drain`.
+   */
+  drainKeeping(now = Date.now()): IntervalSnapshot {
+    const snapshot = this.snapshot(now, true)
+    this.size = 0
+    this.routedSize = 0
+    for (const [method, routes] of this.byMethod) {
+      for (const [route, stats] of routes) {
+        if (stats.count === 0) {
+          routes.delete(route)
+          continue
+        }
+        stats.clear()
+        this.size++
+        if (stats.routed) this.routedSize++
+      }
+      if (routes.size === 0) this.byMethod.delete(method)
+    }
+    this.jobs = new Map()
+    this.queues = new Map()
+    this.startMs = now
     return snapshot
   }
 

@@ -127,7 +127,7 @@ export class ClusterHub {
     this.lost = []
     for (const [id, state] of this.workers) {
       if (state.resource) {
-        const interval = state.aggregator.drain()
+        const interval = state.aggregator.drainKeeping()
         if (interval.endpoints.length > 0 || state.runtime) processes.push({ resource: state.resource, interval, ...(state.runtime ? { runtime: state.runtime } : {}), ...(state.seq > 0 ? { handOverThrough: state.seq } : {}) })
         state.runtime = undefined
       }

@@ -153,9 +153,29 @@ export class LatencyHistogram implements HistogramData {
     return this.data(true)
   }
 
-  /** As plain data; `copy`: false only where this histogram is dropped next and its buckets may go with the data. */
+  /**
+   * As plain data; `copy`: false only where this histogram is dropped next
+   * and its buckets may go with the data. A copy leaves out empty buckets at
+   * either end (a histogram emptied by `clear` keeps its span).
+   */
   data(copy: boolean): HistogramData {
-    return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: this.offset, counts: copy ? this.counts.slice() : this.counts }
+    if (!copy) return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: this.offset, counts: this.counts }
+    const counts = this.counts
+    let first = 0
+    let last = counts.length - 1
+    while (first <= last && counts[first] === 0) first++
+    while (last >= first && counts[last] === 0) last--
+    return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: first <= last ? this.offset + first : this.offset, counts: counts.slice(first, last + 1) }
+  }
+
+  /** Empty again, its buckets kept (zeroed) for the values to come. */
+  clear(): void {
+    this.count = 0
+    this.sum = 0
+    this.min = Infinity
+    this.max = -Infinity
+    this.zeroCount = 0
+    this.counts.fill(0)
   }
 
   static from(data: HistogramData): LatencyHistogram {
