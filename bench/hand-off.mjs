@@ -11,7 +11,9 @@
 // asking for the hand-off until it is merged (reading the channel, parsing,
 // merging), by process.cpuUsage in the primary, which does nothing else
 // meanwhile; and with `--workers` workers handing over at once, the primary's
-// CPU for all of them: its merge ms per second at one hand-off a second.
+// CPU for all of them: its merge ms per second at one hand-off a second; and
+// its CPU at a report to take their merged intervals (drains; before, each
+// drain copied its buckets; now the hub copies and keeps its stats).
 // The primary reports (drains its aggregators, acknowledges) every
 // `--report-every` hand-offs: 60 as at the agent's default report interval,
 // 1 for a 1 s report interval, where every merge starts from empty histograms
@@ -126,9 +128,16 @@ async function runPrimary() {
   const ENDPOINTS = opt.endpoints.split(',').map(Number)
   const FORMS = opt.forms.split(',')
   const reportEvery = Number(opt['report-every'])
-  let rounds = 0
+  const rounds = { before: 0, packed: 0 }
   const hub = new ClusterHub(new Logger('error'), 1000)
   cluster.setupPrimary({ serialization: 'json' })
+
+  const cpuMs = (t0) => {
+    const d = process.cpuUsage(t0)
+    return (d.user + d.system) / 1000
+  }
+  /** The primary's CPU per report taking its workers' intervals, in the rounds of all workers. */
+  let report
 
   /** A worker with its next message of each kind awaited. */
   function start() {
@@ -155,18 +164,21 @@ async function runPrimary() {
   const workers = Array.from({ length: workerCount }, start)
   await Promise.all(workers.map((w) => w.next('ready')))
 
-  const cpuMs = (t0) => {
-    const d = process.cpuUsage(t0)
-    return (d.user + d.system) / 1000
-  }
   /** Each of `group` hands one interval over in `form`; the primary's CPU for all of them, and each worker's. */
   async function handOff(group, form, endpoints) {
     await Promise.all(group.map((w) => (w.worker.send({ bench: 'fill', endpoints, requests }), w.next('filled'))))
-    // What the hand-offs so far merged goes at a report; the acknowledgements let the workers forget.
-    if (rounds++ % reportEvery === 0) {
-      const { marks } = hub.drain()
-      hub.acknowledge(marks)
-      for (const w of workers) w.before = new Aggregator(1000)
+    // What this form's hand-offs so far merged goes at a report (each form every `reportEvery` of its own);
+    // the acknowledgements let the workers forget. Its CPU is the primary's take at a report.
+    if (rounds[form]++ % reportEvery === 0) {
+      const t = process.cpuUsage()
+      if (form === 'before') {
+        // A drain then copied every histogram's buckets and started empty.
+        for (const w of workers) {
+          w.before.snapshot()
+          w.before = new Aggregator(1000)
+        }
+      } else hub.acknowledge(hub.drain().marks)
+      if (group.length > 1 && rounds[form] > 1) report[form].push(cpuMs(t))
     }
     const merged = group.map((w) => w.next('merged'))
     const done = group.map((w) => w.next('done'))
@@ -195,20 +207,21 @@ async function runPrimary() {
         }
       }
     }
+    report = { before: [], packed: [] }
     for (let r = -1; r < Math.ceil(repeats / 3); r++) {
       for (const form of FORMS) {
         const group = await handOff(workers, form, endpoints)
         if (r >= 0) all[form].push(group.primaryMs)
       }
     }
-    rows.push({ endpoints, one, all })
+    rows.push({ endpoints, one, all, report })
   }
   const bytes = await messageBytes()
   process.stdout.write(`Node ${process.version}, ${requests} requests per endpoint per hand-off, a report every ${reportEvery} hand-offs; CPU ms, median (max) of ${repeats} (${workerCount} workers: of ${Math.ceil(repeats / 3)})\n\n`)
-  process.stdout.write(`| active endpoints | message bytes, before / packed | worker CPU per hand-off, before | packed | primary CPU per merge, before | packed | ${workerCount} workers: primary ms per second, before | packed |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n`)
+  process.stdout.write(`| active endpoints | message bytes, before / packed | worker CPU per hand-off, before | packed | primary CPU per merge, before | packed | ${workerCount} workers: primary ms per second, before | packed | ${workerCount} workers: primary ms per report to take their intervals, before | packed |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n`)
   for (const r of rows) {
     const b = bytes.get(r.endpoints)
-    process.stdout.write(`| ${r.endpoints} | ${b.before} / ${b.packed} | ${fmt(r.one.before.worker)} | ${fmt(r.one.packed.worker)} | ${fmt(r.one.before.primary)} | ${fmt(r.one.packed.primary)} | ${fmt(r.all.before)} | ${fmt(r.all.packed)} |\n`)
+    process.stdout.write(`| ${r.endpoints} | ${b.before} / ${b.packed} | ${fmt(r.one.before.worker)} | ${fmt(r.one.packed.worker)} | ${fmt(r.one.before.primary)} | ${fmt(r.one.packed.primary)} | ${fmt(r.all.before)} | ${fmt(r.all.packed)} | ${fmt(r.report.before)} | ${fmt(r.report.packed)} |\n`)
   }
   // Disconnected, the workers end by themselves (and write their --cpu-prof profiles); killed if they linger.
   for (const w of workers) {
