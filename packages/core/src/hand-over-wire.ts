@@ -10,7 +10,7 @@ import { LAYERS, layerIndex } from './layer-clock.js'
  * JSON.stringify copies and JSON.parse reads as one token:
  *
  * - whole numbers as base-64 digits, 5 bits each, little end first; a digit
- *   of 32 or more says another follows (a bucket count under 32 is one character);
+ *   of 32 or more says another follows (a number under 32 is one character);
  * - other numbers (sums, extremes, times) as their 64 bits, 11 digits;
  * - histograms sparse: runs of empty buckets are one number;
  * - endpoint, job and statement names as indexes into a table the worker
@@ -18,7 +18,8 @@ import { LAYERS, layerIndex } from './layer-clock.js'
  *
  * `data` holds, in order: the endpoints (their number, then each one's name,
  * count, errors, aborted, histogram and what it did inside), then the jobs
- * likewise. A histogram: its count, zero count; if not empty, its sum, min and
+ * (their number, then each one's name, what it did inside with its outcomes
+ * and wait as flags, a histogram per outcome, the wait's). A histogram: its count, zero count; if not empty, its sum, min and
  * max, its first bucket (zigzag), how many buckets it spans, and tokens up to
  * its last bucket: 2n for a bucket of n values, 2k+1 for k empty ones.
  */
