@@ -97,8 +97,20 @@ export class EndpointStats extends CallStats {
     super()
   }
 
-  toSnapshot(): EndpointSnapshot {
-    const snapshot: EndpointSnapshot = { method: this.method, route: this.route, count: this.count, errors: this.errors, aborted: this.aborted, histogram: this.histogram.toJSON() }
+  /** `copy`: false when these stats are dropped next (a drain), so the snapshot may keep their buckets. */
+  /** No data, its buckets kept: the next interval's merges need not build them again. */
+  clear(): void {
+    this.count = 0
+    this.errors = 0
+    this.aborted = 0
+    this.histogram.clear()
+    this.layerCalls = undefined
+    this.layerTimeS = undefined
+    this.nPlusOne = undefined
+  }
+
+  toSnapshot(copy = true): EndpointSnapshot {
+    const snapshot: EndpointSnapshot = { method: this.method, route: this.route, count: this.count, errors: this.errors, aborted: this.aborted, histogram: this.histogram.data(copy) }
     if (!this.routed) snapshot.unrouted = true
     this.insideSnapshot(snapshot)
     return snapshot
@@ -127,17 +139,21 @@ export class JobStats extends CallStats {
     super()
   }
 
+  waitHistogram(): LatencyHistogram {
+    return (this.wait ??= new LatencyHistogram())
+  }
+
   outcome(outcome: JobOutcome): LatencyHistogram {
     let histogram = this.outcomes.get(outcome)
     if (histogram === undefined) this.outcomes.set(outcome, (histogram = new LatencyHistogram()))
     return histogram
   }
 
-  toSnapshot(): JobSnapshot {
-    const snapshot: JobSnapshot = { name: this.name, outcomes: [...this.outcomes].map(([outcome, h]) => ({ outcome, histogram: h.toJSON() })) }
+  toSnapshot(copy = true): JobSnapshot {
+    const snapshot: JobSnapshot = { name: this.name, outcomes: [...this.outcomes].map(([outcome, h]) => ({ outcome, histogram: h.data(copy) })) }
     if (this.system !== undefined) snapshot.system = this.system
     if (this.queue !== undefined) snapshot.queue = this.queue
-    if (this.wait !== undefined) snapshot.wait = this.wait.toJSON()
+    if (this.wait !== undefined) snapshot.wait = this.wait.data(copy)
     this.insideSnapshot(snapshot)
     return snapshot
   }
@@ -162,19 +178,18 @@ export class Aggregator {
   /** Endpoints in all, and those that count against `maxEndpoints` (the routed ones). */
   private size = 0
   private routedSize = 0
-  private startMs = Date.now()
   private jobs = new Map<string, JobStats>()
   private queues = new Map<string, QueueDepth>()
 
   /** Endpoints kept apart; set again when the configuration is read again. */
-  constructor(public maxEndpoints: number) {}
+  constructor(public maxEndpoints: number, private startMs = Date.now()) {}
 
   /**
    * `routed`: named by a route. Names the agent made for requests no route
    * answered are bounded by their maker and never take a routed endpoint's slot.
    */
   record(method: string, route: string, durationS: number, isError: boolean, aborted: boolean, routed = true): EndpointStats {
-    const stats = this.statsFor(method, route, routed)
+    const stats = this.endpoint(method, route, routed)
     stats.count++
     if (isError) stats.errors++
     if (aborted) stats.aborted++
@@ -182,7 +197,8 @@ export class Aggregator {
     return stats
   }
 
-  private statsFor(method: string, route: string, routed: boolean): EndpointStats {
+  /** An endpoint's stats, made where new (past the cap, its method's overflow). */
+  endpoint(method: string, route: string, routed: boolean): EndpointStats {
     let routes = this.byMethod.get(method)
     if (routes === undefined) {
       routes = new Map()
@@ -206,9 +222,9 @@ export class Aggregator {
 
   /** Adds another interval's data, e.g. a worker's, exactly. */
   merge(snapshot: IntervalSnapshot): void {
-    if (snapshot.startMs < this.startMs) this.startMs = snapshot.startMs
+    this.coverFrom(snapshot.startMs)
     for (const e of snapshot.endpoints) {
-      const stats = this.statsFor(e.method, e.route, e.unrouted !== true)
+      const stats = this.endpoint(e.method, e.route, e.unrouted !== true)
       stats.count += e.count
       stats.errors += e.errors
       stats.aborted += e.aborted
@@ -216,28 +232,34 @@ export class Aggregator {
       stats.mergeInside(e)
     }
     for (const j of snapshot.jobs ?? []) {
-      const stats = this.jobStats(j.system, j.queue, j.name)
+      const stats = this.job(j.system, j.queue, j.name)
       for (const o of j.outcomes) stats.outcome(o.outcome).merge(o.histogram)
-      if (j.wait !== undefined) (stats.wait ??= new LatencyHistogram()).merge(j.wait)
+      if (j.wait !== undefined) stats.waitHistogram().merge(j.wait)
       stats.mergeInside(j)
     }
     for (const q of snapshot.queues ?? []) this.queues.set(q.queue, q)
   }
 
+  /** Data from as early as `startMs` is in this interval. */
+  coverFrom(startMs: number): void {
+    if (startMs < this.startMs) this.startMs = startMs
+  }
+
   /** A job's end: its duration under its outcome, and its wait in the queue where known. */
   recordJob(system: string | undefined, queue: string | undefined, name: string, outcome: JobOutcome, durationS: number, waitS: number | undefined): JobStats {
-    const stats = this.jobStats(system, queue, name)
+    const stats = this.job(system, queue, name)
     stats.outcome(outcome).record(durationS)
-    if (waitS !== undefined) (stats.wait ??= new LatencyHistogram()).record(waitS)
+    if (waitS !== undefined) stats.waitHistogram().record(waitS)
     return stats
   }
 
-  private jobStats(system: string | undefined, queue: string | undefined, name: string): JobStats {
+  /** A job name's stats, made where new (past the cap, its queue's overflow name). */
+  job(system: string | undefined, queue: string | undefined, name: string): JobStats {
     const key = `${queue ?? ''}\t${name}`
     let stats = this.jobs.get(key)
     if (stats === undefined) {
       // Job names share the endpoints' cap; past it, one overflow name per queue.
-      if (this.jobs.size >= this.maxEndpoints && name !== OVERFLOW_ROUTE) return this.jobStats(system, queue, OVERFLOW_ROUTE)
+      if (this.jobs.size >= this.maxEndpoints && name !== OVERFLOW_ROUTE) return this.job(system, queue, OVERFLOW_ROUTE)
       this.jobs.set(key, (stats = new JobStats(system, queue, name)))
     }
     return stats
@@ -254,20 +276,51 @@ export class Aggregator {
   }
 
   /** The data so far, as a copy; nothing is reset. */
-  snapshot(now = Date.now()): IntervalSnapshot {
+  snapshot(now = Date.now(), copy = true): IntervalSnapshot {
     const endpoints: EndpointSnapshot[] = []
     for (const routes of this.byMethod.values()) {
-      for (const s of routes.values()) endpoints.push(s.toSnapshot())
+      // An endpoint kept by `drainKeeping` with nothing yet this interval is not in it.
+      for (const s of routes.values()) if (s.count > 0) endpoints.push(s.toSnapshot(copy))
     }
     const snapshot: IntervalSnapshot = { startMs: this.startMs, endMs: now, endpoints }
-    if (this.jobs.size > 0) snapshot.jobs = [...this.jobs.values()].map((j) => j.toSnapshot())
+    if (this.jobs.size > 0) snapshot.jobs = [...this.jobs.values()].map((j) => j.toSnapshot(copy))
     if (this.queues.size > 0) snapshot.queues = [...this.queues.values()]
+    return snapshot
+  }
+
+  /**
+   * Like `drain`, for an aggregator that merges what others measured (a
+   * primary's, per worker): an endpoint with data in this interval keeps its
+   * stats, emptied, for the next one, so its merges do not build its buckets
+   * again each interval; one without is dropped. It keeps its slot under
+   * `maxEndpoints` one interval longer than with `drain`.
+   */
+  drainKeeping(now = Date.now()): IntervalSnapshot {
+    const snapshot = this.snapshot(now, true)
+    this.size = 0
+    this.routedSize = 0
+    for (const [method, routes] of this.byMethod) {
+      for (const [route, stats] of routes) {
+        if (stats.count === 0) {
+          routes.delete(route)
+          continue
+        }
+        stats.clear()
+        this.size++
+        if (stats.routed) this.routedSize++
+      }
+      if (routes.size === 0) this.byMethod.delete(method)
+    }
+    this.jobs = new Map()
+    this.queues = new Map()
+    this.startMs = now
     return snapshot
   }
 
   /** Returns this interval's data and starts the next one empty. */
   drain(now = Date.now()): IntervalSnapshot {
-    const snapshot = this.snapshot(now)
+    // The stats go with this interval: their buckets need no copy.
+    const snapshot = this.snapshot(now, false)
     this.byMethod = new Map()
     this.jobs = new Map()
     this.queues = new Map()

@@ -1,6 +1,7 @@
 import type { Worker } from 'node:cluster'
 import { Aggregator, type IntervalSnapshot } from './aggregator.js'
-import { AGENT_CMD, isAgentMessage, type AgentMessage } from './ipc-messages.js'
+import { UnreadableHandOver, unpackInterval, type NameDef } from './hand-over-wire.js'
+import { AGENT_CMD, WIRE_PACKED, isAgentMessage, type AgentMessage } from './ipc-messages.js'
 import type { Logger } from './logger.js'
 import type { KeyValue, LostWorker } from './otlp-encoder.js'
 import type { RuntimeSnapshot } from './runtime-metrics.js'
@@ -11,6 +12,8 @@ export interface WorkerState {
   instanceId?: string
   resource?: KeyValue[]
   aggregator: Aggregator
+  /** The names its packed hand-overs refer to by number, as it sent them. */
+  names: NameDef[]
   runtime?: RuntimeSnapshot
   /** The last hand-over merged and not yet taken by `drain`. */
   seq: number
@@ -51,7 +54,7 @@ export class ClusterHub {
   register(worker: Worker): void {
     const pid = worker.process.pid
     if (pid === undefined || this.workers.has(worker.id)) return
-    const state: WorkerState = { worker, pid, aggregator: new Aggregator(this.maxEndpoints), seq: 0, lastHandOverMs: Date.now(), final: false, exited: false, waiters: [] }
+    const state: WorkerState = { worker, pid, aggregator: new Aggregator(this.maxEndpoints), names: [], seq: 0, lastHandOverMs: Date.now(), final: false, exited: false, waiters: [] }
     this.workers.set(worker.id, state)
     worker.process.on('internalMessage', (message: unknown) => {
       if (isAgentMessage(message)) this.onMessage(state, message)
@@ -70,20 +73,38 @@ export class ClusterHub {
   private onMessage(state: WorkerState, message: AgentMessage): void {
     if (message.type === 'hello') {
       state.instanceId = message.instanceId
-      this.send(state, { cmd: AGENT_CMD, type: 'ack', instanceId: message.instanceId })
+      // A new link (the worker's agent started again) numbers its names afresh.
+      state.names = []
+      this.send(state, { cmd: AGENT_CMD, type: 'ack', instanceId: message.instanceId, ...(message.wire === WIRE_PACKED ? { wire: WIRE_PACKED } : {}) })
       return
     }
-    if (message.type !== 'interval') return
+    if (message.type !== 'interval' && message.type !== 'packed') return
     state.instanceId = message.instanceId
-    state.resource = message.resource
+    if (message.resource !== undefined) state.resource = message.resource
     if (message.runtime) state.runtime = message.runtime
-    state.aggregator.merge(message.interval)
-    state.seq = Math.max(state.seq, message.seq)
+    try {
+      if (message.type === 'interval') state.aggregator.merge(message.interval)
+      else this.mergePacked(state, message)
+    } catch (err) {
+      // Never into the app: a hand-over this agent cannot read (its sender is not this version) is said once.
+      this.logger.reportOnce('hand-over-unreadable', 'warn', 'AGENT_TASK_FAILED', `reading worker ${state.worker.id}'s hand-over`, err instanceof UnreadableHandOver ? err.message : String(err))
+    }
+    if (message.seq > state.seq) state.seq = message.seq
     state.lastHandOverMs = Date.now()
     if (message.final) {
       state.final = true
       for (const w of state.waiters.splice(0)) w()
     }
+  }
+
+  private mergePacked(state: WorkerState, message: Extract<AgentMessage, { type: 'packed' }>): void {
+    if (message.names !== undefined) {
+      if (message.namesFrom === 0) state.names = []
+      // Bounded by the worker, which starts a new table past MAX_NAMES.
+      if (message.namesFrom !== state.names.length) throw new UnreadableHandOver('names out of step')
+      for (const def of message.names) state.names.push(def)
+    }
+    unpackInterval(message, state.names, state.aggregator)
   }
 
   private send(state: WorkerState, message: AgentMessage): void {
@@ -106,7 +127,7 @@ export class ClusterHub {
     this.lost = []
     for (const [id, state] of this.workers) {
       if (state.resource) {
-        const interval = state.aggregator.drain()
+        const interval = state.aggregator.drainKeeping()
         if (interval.endpoints.length > 0 || state.runtime) processes.push({ resource: state.resource, interval, ...(state.runtime ? { runtime: state.runtime } : {}), ...(state.seq > 0 ? { handOverThrough: state.seq } : {}) })
         state.runtime = undefined
       }

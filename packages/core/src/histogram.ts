@@ -61,10 +61,7 @@ export class LatencyHistogram implements HistogramData {
       return
     }
     if (index < this.offset) {
-      const grow = this.offset - index
-      const head = new Array<number>(grow).fill(0)
-      this.counts = head.concat(counts)
-      this.offset = index
+      this.cover(index, index)
       this.counts[0]! += n
       return
     }
@@ -73,18 +70,62 @@ export class LatencyHistogram implements HistogramData {
     counts[at]! += n
   }
 
+  /**
+   * Grows `counts` at most once to span buckets `first` through `last`
+   * (clamped to the index bounds): then `counts[index - offset]` exists for
+   * each, and a merge adds bucket after bucket without growing.
+   */
+  cover(first: number, last: number): void {
+    first = first < MIN_INDEX ? MIN_INDEX : first > MAX_INDEX ? MAX_INDEX : first
+    last = last < first ? first : last > MAX_INDEX ? MAX_INDEX : last
+    let counts = this.counts
+    if (counts.length === 0) {
+      this.offset = first
+      this.counts = new Array<number>(last - first + 1).fill(0)
+      return
+    } else if (first < this.offset) {
+      const head = new Array<number>(this.offset - first).fill(0)
+      counts = this.counts = head.concat(counts)
+      this.offset = first
+    }
+    const length = last - this.offset + 1
+    while (counts.length < length) counts.push(0)
+  }
+
   merge(other: HistogramData): this {
     if (other.count === 0) return this
-    this.count += other.count
-    this.sum += other.sum
-    if (other.min < this.min) this.min = other.min
-    if (other.max > this.max) this.max = other.max
-    this.zeroCount += other.zeroCount
-    for (let i = 0; i < other.counts.length; i++) {
-      const n = other.counts[i]!
-      if (n !== 0) this.add(other.offset + i, n)
+    this.addSummary(other.count, other.sum, other.min, other.max, other.zeroCount)
+    const theirs = other.counts
+    let first = 0
+    let last = theirs.length - 1
+    while (first <= last && theirs[first] === 0) first++
+    while (last >= first && theirs[last] === 0) last--
+    if (first > last) return this
+    const from = other.offset + first
+    if (from < MIN_INDEX || other.offset + last > MAX_INDEX) {
+      // Out of this scheme's bounds (data from elsewhere): bucket by bucket, clamped.
+      for (let i = first; i <= last; i++) if (theirs[i] !== 0) this.addBucket(other.offset + i, theirs[i]!)
+      return this
     }
+    this.cover(from, other.offset + last)
+    const counts = this.counts
+    const shift = other.offset - this.offset
+    for (let i = first; i <= last; i++) counts[shift + i]! += theirs[i]!
     return this
+  }
+
+  /** Adds the totals of values counted elsewhere; their buckets come through `addBucket`, or `cover` and `counts`. */
+  addSummary(count: number, sum: number, min: number, max: number, zeroCount: number): void {
+    this.count += count
+    this.sum += sum
+    if (min < this.min) this.min = min
+    if (max > this.max) this.max = max
+    this.zeroCount += zeroCount
+  }
+
+  /** Adds `n` values to bucket `index` (clamped to the index bounds). */
+  addBucket(index: number, n: number): void {
+    this.add(index < MIN_INDEX ? MIN_INDEX : index > MAX_INDEX ? MAX_INDEX : index, n)
   }
 
   /**
@@ -109,7 +150,32 @@ export class LatencyHistogram implements HistogramData {
   }
 
   toJSON(): HistogramData {
-    return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: this.offset, counts: this.counts.slice() }
+    return this.data(true)
+  }
+
+  /**
+   * As plain data; `copy`: false only where this histogram is dropped next
+   * and its buckets may go with the data. A copy leaves out empty buckets at
+   * either end (a histogram emptied by `clear` keeps its span).
+   */
+  data(copy: boolean): HistogramData {
+    if (!copy) return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: this.offset, counts: this.counts }
+    const counts = this.counts
+    let first = 0
+    let last = counts.length - 1
+    while (first <= last && counts[first] === 0) first++
+    while (last >= first && counts[last] === 0) last--
+    return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: first <= last ? this.offset + first : this.offset, counts: counts.slice(first, last + 1) }
+  }
+
+  /** Empty again, its buckets kept (zeroed) for the values to come. */
+  clear(): void {
+    this.count = 0
+    this.sum = 0
+    this.min = Infinity
+    this.max = -Infinity
+    this.zeroCount = 0
+    this.counts.fill(0)
   }
 
   static from(data: HistogramData): LatencyHistogram {
