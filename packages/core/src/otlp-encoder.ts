@@ -10,11 +10,19 @@ import { newSpanId } from './trace-context.js'
 import type { FrameworkInfo } from './framework-info.js'
 import { performance } from 'node:perf_hooks'
 import { AGENT_VERSION } from './version.js'
+import { ByteWriter } from './byte-writer.js'
+import type { OtlpProtocol } from './config.js'
+import {
+  LOGS_REQUEST, METRICS_REQUEST, ProtoPointParts, ProtoWriter, TRACES_REQUEST, nanosBigint, writeExponentialPoint, writeMessage, writeNumberPoint,
+} from './otlp-protobuf.js'
 
 /**
  * OTLP/HTTP JSON encoding (opentelemetry-proto 1.x): lowerCamelCase fields,
  * 64-bit integers as decimal strings, trace and span ids as hex, enums as
- * numbers. Metrics are delta temporality.
+ * numbers. Metrics are delta temporality. Each payload is built once in this
+ * JSON form; `http/protobuf` writes the same object as protobuf
+ * (otlp-protobuf.ts). A metrics report's endpoint points, most of its bytes,
+ * skip the objects: they are written as bytes in either form.
  */
 type AnyValue = { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean }
 export interface KeyValue { key: string; value: AnyValue }
@@ -133,23 +141,8 @@ function histogramPoint(h: HistogramData, attributes: KeyValue[], start: string,
   }
 }
 
-/** The per-endpoint metrics, in the order `endpointPoints` gives their data points. */
+/** The per-endpoint metrics, in the order of `EndpointPoints.lists`. */
 const ENDPOINT_METRICS = 6
-
-/**
- * The data points of one endpoint, per metric: errors, aborted, duration
- * (whose count is the request count: it is not sent twice), then (for requests that called out) time and calls per layer and
- * the N+1 shapes, which may have none.
- */
-function endpointPoints(e: EndpointSnapshot, start: string, end: string): unknown[][] {
-  const attributes = [attr('http.request.method', e.method), attr('http.route', e.route)]
-  const sumPoint = (value: number, pointAttributes = attributes) => ({ attributes: pointAttributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(value) })
-  const layerTime: unknown[] = []
-  const layerCalls: unknown[] = []
-  const nPlusOne: unknown[] = []
-  insidePoints(e, attributes, start, end, layerTime, layerCalls, nPlusOne)
-  return [[sumPoint(e.errors)], [sumPoint(e.aborted)], [histogramPoint(e.histogram, attributes, start, end)], layerTime, layerCalls, nPlusOne]
-}
 
 /** An endpoint's or a job's time and calls per layer and its N+1 shapes, as data points added to the three lists. */
 function insidePoints(
@@ -166,7 +159,7 @@ function insidePoints(
   }
 }
 
-/** The request metrics of an interval with the given data points (per metric, see `endpointPoints`); the layer and N+1 metrics only where some endpoint has them. */
+/** The request metrics of an interval with the given data points (per metric, see `EndpointPoints`); the layer and N+1 metrics only where some endpoint has them. */
 function requestMetrics(interval: IntervalSnapshot, points: unknown[][], temporality: number) {
   const sumOf = (name: string, unit: string, dataPoints: unknown) => ({ name, unit, sum: { aggregationTemporality: temporality, isMonotonic: true, dataPoints } })
   // OpenTelemetry's conventions define the duration histogram (its count is the request count); errors and aborts are the agent's own.
@@ -255,63 +248,134 @@ function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | und
   return { scope, metrics }
 }
 
-/** Encodes at once; see `MetricsEncoding` for the same in slices. */
+/** Encodes at once, as JSON; see `MetricsEncoding` for the same in slices. */
 export function encodeMetrics(input: MetricsInput): string {
-  const encoding = new MetricsEncoding(input)
+  return metricsBody(input, 'http/json').toString('utf8')
+}
+
+/** Encodes at once, in `protocol`. */
+export function metricsBody(input: MetricsInput, protocol: OtlpProtocol): Buffer {
+  const encoding = new MetricsEncoding(input, protocol)
   encoding.step(Infinity)
-  return encoding.result().toString('utf8')
+  return encoding.result()
 }
 
 /** Where the data points of section `k`, metric `m` go in the skeleton. */
 const marker = (k: number, m: number) => `@agent-points-${k}-${m}@`
 const MARKERS = /\["@agent-points-(\d+)-(\d)@"\]/
+const MARKER = /^@agent-points-(\d+)-(\d)@$/
+
+/**
+ * One interval's endpoint data points, written as bytes an endpoint at a
+ * time: per request metric (errors, aborted, duration, then for requests
+ * that called out time and calls per layer and the N+1 shapes, which may
+ * have none), its points one after the other.
+ */
+interface EndpointPoints {
+  readonly lists: ByteWriter[]
+  add(e: EndpointSnapshot): void
+}
+
+/** JSON: each point an object, comma-separated. */
+class JsonEndpointPoints implements EndpointPoints {
+  readonly lists = Array.from({ length: ENDPOINT_METRICS }, () => new ByteWriter(4096))
+  private readonly times: string
+
+  constructor(start: string, end: string) {
+    this.times = `"startTimeUnixNano":"${start}","timeUnixNano":"${end}"`
+  }
+
+  add(e: EndpointSnapshot): void {
+    const { lists, times } = this
+    // The attributes of all its points, without the closing bracket: a layer's and a shape's add theirs.
+    const attributes = `{"attributes":[${jsonAttribute('http.request.method', e.method)},${jsonAttribute('http.route', e.route)}`
+    next(lists[0]!).utf8(`${attributes}],${times},"asInt":"${e.errors}"}`)
+    next(lists[1]!).utf8(`${attributes}],${times},"asInt":"${e.aborted}"}`)
+    const h = e.histogram
+    const w = next(lists[2]!)
+    w.utf8(`${attributes}],${times},"count":"${h.count}","sum":${jsonNumber(h.sum)},"scale":${HISTOGRAM_SCALE},"zeroCount":"${h.zeroCount}","positive":{"offset":${h.offset},"bucketCounts":[`)
+    w.jsonCounts(h.counts)
+    w.utf8(h.count > 0 ? `]},"min":${jsonNumber(h.min)},"max":${jsonNumber(h.max)}}` : ']}}')
+    for (const l of e.layers ?? []) {
+      const layered = `${attributes},${jsonAttribute('agent.layer', l.layer)}],${times}`
+      next(lists[3]!).utf8(`${layered},"asDouble":${jsonNumber(l.timeS)}}`)
+      next(lists[4]!).utf8(`${layered},"asInt":"${l.calls}"}`)
+    }
+    for (const n of e.nPlusOne ?? []) {
+      next(lists[5]!).utf8(`${attributes},${jsonAttribute('agent.layer', n.layer)},${jsonAttribute('db.query.text', n.statement)}],${times},"asInt":"${n.requests}"}`)
+    }
+  }
+}
+
+/** The writer, past the comma that separates its next item from the last. */
+function next(w: ByteWriter): ByteWriter {
+  if (w.pos > 0) w.byte(0x2c)
+  return w
+}
+
+const jsonAttribute = (key: string, value: string) => `{"key":"${key}","value":{"stringValue":${JSON.stringify(value)}}}`
+/** As JSON.stringify writes a number. */
+const jsonNumber = (v: number) => (Number.isFinite(v) ? String(v) : 'null')
+
+/** Protobuf: each point an entry of its metric's data_points field. */
+class ProtoEndpointPoints implements EndpointPoints {
+  readonly lists = Array.from({ length: ENDPOINT_METRICS }, () => new ProtoWriter(4096))
+  private readonly parts: ProtoPointParts
+
+  constructor(startMs: number, endMs: number) {
+    this.parts = new ProtoPointParts(nanosBigint(startMs), nanosBigint(endMs))
+  }
+
+  add(e: EndpointSnapshot): void {
+    const { lists, parts } = this
+    const times = parts.times
+    const attributes = parts.keyValues([['http.request.method', e.method], ['http.route', e.route]])
+    writeNumberPoint(lists[0]!, attributes, times, e.errors, true)
+    writeNumberPoint(lists[1]!, attributes, times, e.aborted, true)
+    writeExponentialPoint(lists[2]!, attributes, times, HISTOGRAM_SCALE, e.histogram)
+    for (const l of e.layers ?? []) {
+      const layered = [...attributes, ...parts.keyValues([['agent.layer', l.layer]])]
+      writeNumberPoint(lists[3]!, layered, times, l.timeS, false)
+      writeNumberPoint(lists[4]!, layered, times, l.calls, true)
+    }
+    for (const n of e.nPlusOne ?? []) {
+      writeNumberPoint(lists[5]!, [...attributes, ...parts.keyValues([['agent.layer', n.layer], ['db.query.text', n.statement]])], times, n.requests, true)
+    }
+  }
+}
 
 /**
  * A metrics payload encoded a slice at a time, so an interval with hundreds
- * of endpoints never holds the event loop for long: the payload's skeleton is
- * built first, with a marker where each metric's data points go; `step`
- * encodes endpoints, then turns each metric's points into bytes, until its
- * time budget is spent; `result` copies the bytes into one body.
+ * of endpoints never holds the event loop for long: the payload's skeleton
+ * (everything but the endpoints' data points) is built first as an object,
+ * with a marker where each request metric's data points go; `step` writes
+ * the endpoints' points as bytes until its time budget is spent; `result`
+ * writes the skeleton around them into one body.
  */
 export class MetricsEncoding {
-  /** The skeleton cut at its markers: text, section, metric, text, ... */
-  private readonly parts: string[]
-  /** Per interval of the payload: its endpoints and, per request metric, their encoded points, then their bytes. */
-  private readonly sections: { interval: IntervalSnapshot; start: string; end: string; pieces: string[][]; bytes: Buffer[] }[] = []
+  private readonly skeleton: object
+  /** Per interval of the payload: its endpoints and their points. */
+  private readonly sections: { interval: IntervalSnapshot; points: EndpointPoints }[] = []
   private section = 0
   private endpoint = 0
-  private converted = 0
 
-  constructor(input: MetricsInput) {
-    const text = skeleton(input, (interval) => {
+  constructor(input: MetricsInput, readonly protocol: OtlpProtocol = 'http/json') {
+    this.skeleton = skeleton(input, (interval) => {
       const k = this.sections.length
-      this.sections.push({ interval, start: nanos(interval.startMs), end: nanos(interval.endMs), pieces: Array.from({ length: ENDPOINT_METRICS }, () => []), bytes: [] })
+      const points = protocol === 'http/protobuf' ? new ProtoEndpointPoints(interval.startMs, interval.endMs) : new JsonEndpointPoints(nanos(interval.startMs), nanos(interval.endMs))
+      this.sections.push({ interval, points })
       return Array.from({ length: ENDPOINT_METRICS }, (_, m) => [marker(k, m)])
     })
-    this.parts = text.split(MARKERS)
   }
 
-  /** Encodes until `budgetMs` has passed (checked every 16 endpoints, and per metric); true once all is done. */
+  /** Encodes until `budgetMs` has passed (checked every 16 endpoints); true once all is done. */
   step(budgetMs: number): boolean {
     const startedAt = performance.now()
-    const spent = () => performance.now() - startedAt > budgetMs
     for (; this.section < this.sections.length; this.section++, this.endpoint = 0) {
-      const { interval, start, end, pieces } = this.sections[this.section]!
+      const { interval, points } = this.sections[this.section]!
       while (this.endpoint < interval.endpoints.length) {
-        const points = endpointPoints(interval.endpoints[this.endpoint++]!, start, end)
-        for (let m = 0; m < ENDPOINT_METRICS; m++) for (const point of points[m]!) pieces[m]!.push(JSON.stringify(point))
-        if ((this.endpoint & 15) === 0 && spent()) return false
-      }
-    }
-    const total = this.sections.length * ENDPOINT_METRICS
-    for (; this.converted < total; this.converted++) {
-      const section = this.sections[Math.floor(this.converted / ENDPOINT_METRICS)]!
-      const m = this.converted % ENDPOINT_METRICS
-      section.bytes[m] = Buffer.from(`[${section.pieces[m]!.join(',')}]`)
-      section.pieces[m] = []
-      if (spent()) {
-        this.converted++
-        return this.converted === total
+        points.add(interval.endpoints[this.endpoint++]!)
+        if ((this.endpoint & 15) === 0 && performance.now() - startedAt > budgetMs && this.endpoint < interval.endpoints.length) return false
       }
     }
     return true
@@ -319,15 +383,32 @@ export class MetricsEncoding {
 
   /** The body, once `step` returned true. */
   result(): Buffer {
-    const chunks: Buffer[] = [Buffer.from(this.parts[0]!)]
-    for (let i = 1; i < this.parts.length; i += 3) {
-      chunks.push(this.sections[Number(this.parts[i])]!.bytes[Number(this.parts[i + 1])]!, Buffer.from(this.parts[i + 2]!))
+    let pointBytes = 0
+    for (const s of this.sections) for (const list of s.points.lists) pointBytes += list.pos
+    if (this.protocol === 'http/protobuf') {
+      const w = new ProtoWriter(pointBytes + 8192)
+      writeMessage(w, this.skeleton, METRICS_REQUEST, (into, text) => {
+        const found = MARKER.exec(text)
+        if (!found) return false
+        into.bytes(this.sections[Number(found[1])]!.points.lists[Number(found[2])]!.result())
+        return true
+      })
+      return w.compact()
     }
-    return Buffer.concat(chunks)
+    const parts = JSON.stringify(this.skeleton).split(MARKERS)
+    const w = new ByteWriter(pointBytes + 8192)
+    w.utf8(parts[0]!)
+    for (let i = 1; i < parts.length; i += 3) {
+      w.byte(0x5b) // [
+      w.bytes(this.sections[Number(parts[i])]!.points.lists[Number(parts[i + 1])]!.result())
+      w.byte(0x5d) // ]
+      w.utf8(parts[i + 2]!)
+    }
+    return w.compact()
   }
 }
 
-function skeleton(input: MetricsInput, points: (interval: IntervalSnapshot) => unknown[][]): string {
+function skeleton(input: MetricsInput, points: (interval: IntervalSnapshot) => unknown[][]): object {
   const temporality = input.temporality === 'cumulative' ? CUMULATIVE : DELTA
   const own = scopeMetrics(input.interval, input.runtime, input.drops, temporality, points)
   if (input.lost && input.lost.length > 0) {
@@ -346,10 +427,27 @@ function skeleton(input: MetricsInput, points: (interval: IntervalSnapshot) => u
     const attributes = [...input.resource, attr(HAND_OVER_FROM, o.from), attr(HAND_OVER_THROUGH, o.through)]
     resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(o.interval, undefined, undefined, temporality, points)] })
   }
-  return JSON.stringify({ resourceMetrics })
+  return { resourceMetrics }
 }
 
 export function encodeTraces(resource: KeyValue[], traces: TraceRecord[]): string {
+  return JSON.stringify(tracesRequest(resource, traces))
+}
+
+/** The traces payload in `protocol`. */
+export function tracesBody(resource: KeyValue[], traces: TraceRecord[], protocol: OtlpProtocol): Buffer {
+  return body(tracesRequest(resource, traces), TRACES_REQUEST, protocol)
+}
+
+/** A request object in JSON form, as the body of `protocol`. */
+function body(request: object, schema: typeof TRACES_REQUEST, protocol: OtlpProtocol): Buffer {
+  if (protocol !== 'http/protobuf') return Buffer.from(JSON.stringify(request))
+  const w = new ProtoWriter(4096)
+  writeMessage(w, request, schema)
+  return w.compact()
+}
+
+function tracesRequest(resource: KeyValue[], traces: TraceRecord[]): object {
   const spans: unknown[] = []
   for (const t of traces) {
     const { traceId, spanId: root, parentSpanId, traceState } = t.trace
@@ -375,7 +473,7 @@ export function encodeTraces(resource: KeyValue[], traces: TraceRecord[]): strin
       })
     }
   }
-  return JSON.stringify({ resourceSpans: [{ resource: { attributes: resource }, scopeSpans: [{ scope, spans }] }] })
+  return { resourceSpans: [{ resource: { attributes: resource }, scopeSpans: [{ scope, spans }] }] }
 }
 
 export interface LogInput {
@@ -430,7 +528,16 @@ export function processStartLog(identity: ProcessIdentity, framework: FrameworkI
 }
 
 export function encodeLogs(resource: KeyValue[], logs: LogInput[]): string {
-  return JSON.stringify({
+  return JSON.stringify(logsRequest(resource, logs))
+}
+
+/** The logs payload in `protocol`. */
+export function logsBody(resource: KeyValue[], logs: LogInput[], protocol: OtlpProtocol): Buffer {
+  return body(logsRequest(resource, logs), LOGS_REQUEST, protocol)
+}
+
+function logsRequest(resource: KeyValue[], logs: LogInput[]): object {
+  return {
     resourceLogs: [{
       resource: { attributes: resource },
       scopeLogs: [{
@@ -446,5 +553,5 @@ export function encodeLogs(resource: KeyValue[], logs: LogInput[]): string {
         })),
       }],
     }],
-  })
+  }
 }
