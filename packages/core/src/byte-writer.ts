@@ -55,27 +55,30 @@ export class ByteWriter {
   }
 
   /**
-   * Non-negative integers as JSON, comma-separated: a histogram's buckets,
-   * most of them 0 and the rest small, a byte or two each.
+   * Non-negative integers as a JSON array: a histogram's buckets, most of
+   * them 0 and the rest small, a byte or two each.
    */
   jsonCounts(counts: readonly number[]): void {
     const n = counts.length
-    this.ensure(n * 2)
+    this.ensure(n * 2 + 2)
     let buf = this.buf
     let p = this.pos
+    buf[p++] = 0x5b // [
     for (let i = 0; i < n; i++) {
-      if (i > 0) buf[p++] = 0x2c // ,
       const v = counts[i]!
-      if (v < 10 && v >= 0) {
+      if (v < 10) {
         buf[p++] = 0x30 + v
       } else {
         this.pos = p
         this.utf8(String(v))
-        this.ensure((n - i) * 2)
+        this.ensure((n - i) * 2 + 2)
         buf = this.buf
         p = this.pos
       }
+      buf[p++] = 0x2c // ,
     }
+    if (n > 0) p-- // no comma after the last
+    buf[p++] = 0x5d // ]
     this.pos = p
   }
 

@@ -278,11 +278,14 @@ interface EndpointPoints {
 
 /** JSON: each point an object, comma-separated. */
 class JsonEndpointPoints implements EndpointPoints {
-  readonly lists = Array.from({ length: ENDPOINT_METRICS }, () => new ByteWriter(4096))
+  readonly lists: ByteWriter[]
   private readonly times: string
 
-  constructor(start: string, end: string) {
-    this.times = `"startTimeUnixNano":"${start}","timeUnixNano":"${end}"`
+  constructor(interval: IntervalSnapshot) {
+    this.times = `"startTimeUnixNano":"${nanos(interval.startMs)}","timeUnixNano":"${nanos(interval.endMs)}"`
+    // Sized for what they will hold (a bucket is at most two bytes but for a rare few), so they seldom grow.
+    const n = interval.endpoints.length
+    this.lists = listWriters(ByteWriter, n * 256, bucketsIn(interval) * 2 + n * 400)
   }
 
   add(e: EndpointSnapshot): void {
@@ -293,9 +296,9 @@ class JsonEndpointPoints implements EndpointPoints {
     next(lists[1]!).utf8(`${attributes}],${times},"asInt":"${e.aborted}"}`)
     const h = e.histogram
     const w = next(lists[2]!)
-    w.utf8(`${attributes}],${times},"count":"${h.count}","sum":${jsonNumber(h.sum)},"scale":${HISTOGRAM_SCALE},"zeroCount":"${h.zeroCount}","positive":{"offset":${h.offset},"bucketCounts":[`)
+    w.utf8(`${attributes}],${times},"count":"${h.count}","sum":${jsonNumber(h.sum)},"scale":${HISTOGRAM_SCALE},"zeroCount":"${h.zeroCount}","positive":{"offset":${h.offset},"bucketCounts":`)
     w.jsonCounts(h.counts)
-    w.utf8(h.count > 0 ? `]},"min":${jsonNumber(h.min)},"max":${jsonNumber(h.max)}}` : ']}}')
+    w.utf8(h.count > 0 ? `},"min":${jsonNumber(h.min)},"max":${jsonNumber(h.max)}}` : '}}')
     for (const l of e.layers ?? []) {
       const layered = `${attributes},${jsonAttribute('agent.layer', l.layer)}],${times}`
       next(lists[3]!).utf8(`${layered},"asDouble":${jsonNumber(l.timeS)}}`)
@@ -305,6 +308,17 @@ class JsonEndpointPoints implements EndpointPoints {
       next(lists[5]!).utf8(`${attributes},${jsonAttribute('agent.layer', n.layer)},${jsonAttribute('db.query.text', n.statement)}],${times},"asInt":"${n.requests}"}`)
     }
   }
+}
+
+/** Writers for the six lists: errors and aborted of `counterBytes`, the durations of `histogramBytes`, the rest small. */
+function listWriters<W extends ByteWriter>(Writer: new (size: number) => W, counterBytes: number, histogramBytes: number): W[] {
+  return [new Writer(counterBytes + 64), new Writer(counterBytes + 64), new Writer(histogramBytes + 64), new Writer(1024), new Writer(1024), new Writer(1024)]
+}
+
+function bucketsIn(interval: IntervalSnapshot): number {
+  let buckets = 0
+  for (const e of interval.endpoints) buckets += e.histogram.counts.length
+  return buckets
 }
 
 /** The writer, past the comma that separates its next item from the last. */
@@ -319,11 +333,13 @@ const jsonNumber = (v: number) => (Number.isFinite(v) ? String(v) : 'null')
 
 /** Protobuf: each point an entry of its metric's data_points field. */
 class ProtoEndpointPoints implements EndpointPoints {
-  readonly lists = Array.from({ length: ENDPOINT_METRICS }, () => new ProtoWriter(4096))
+  readonly lists: ProtoWriter[]
   private readonly parts: ProtoPointParts
 
-  constructor(startMs: number, endMs: number) {
-    this.parts = new ProtoPointParts(nanosBigint(startMs), nanosBigint(endMs))
+  constructor(interval: IntervalSnapshot) {
+    this.parts = new ProtoPointParts(nanosBigint(interval.startMs), nanosBigint(interval.endMs))
+    const n = interval.endpoints.length
+    this.lists = listWriters(ProtoWriter, n * 96, bucketsIn(interval) + n * 160)
   }
 
   add(e: EndpointSnapshot): void {
@@ -362,7 +378,7 @@ export class MetricsEncoding {
   constructor(input: MetricsInput, readonly protocol: OtlpProtocol = 'http/json') {
     this.skeleton = skeleton(input, (interval) => {
       const k = this.sections.length
-      const points = protocol === 'http/protobuf' ? new ProtoEndpointPoints(interval.startMs, interval.endMs) : new JsonEndpointPoints(nanos(interval.startMs), nanos(interval.endMs))
+      const points = protocol === 'http/protobuf' ? new ProtoEndpointPoints(interval) : new JsonEndpointPoints(interval)
       this.sections.push({ interval, points })
       return Array.from({ length: ENDPOINT_METRICS }, (_, m) => [marker(k, m)])
     })

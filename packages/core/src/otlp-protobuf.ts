@@ -351,15 +351,21 @@ export function writeExponentialPoint(w: ProtoWriter, attributes: readonly Buffe
     const countsAt = w.beginLen()
     const n = counts.length
     w.ensure(n)
+    let buf = w.buf
+    let p = w.pos
     for (let i = 0; i < n; i++) {
       const v = counts[i]!
       if (v < 128) {
-        w.buf[w.pos++] = v
+        buf[p++] = v
       } else {
+        w.pos = p
         w.varint(v)
         w.ensure(n - i)
+        buf = w.buf
+        p = w.pos
       }
     }
+    w.pos = p
     w.endLen(countsAt)
   }
   w.endLen(bucketsAt)
