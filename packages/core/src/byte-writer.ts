@@ -27,11 +27,11 @@ export class ByteWriter {
     this.buf[this.pos++] = b
   }
 
-  /** A string as UTF-8; short ASCII ones without a call into C++ (most keys and values are). */
+  /** A string as UTF-8; short ASCII ones without a call into C++ (most pieces of a payload are). */
   utf8(s: string): void {
     const n = s.length
     this.ensure(n * 3)
-    if (n < 32) {
+    if (n < 64) {
       const buf = this.buf
       let p = this.pos
       let i = 0

@@ -276,13 +276,18 @@ interface EndpointPoints {
   add(e: EndpointSnapshot): void
 }
 
-/** JSON: each point an object, comma-separated. */
+/**
+ * JSON: each point an object, comma-separated. An endpoint's attributes are
+ * written once and copied into its other points, and the rest goes in short
+ * pieces, which the writer copies without a call into C++.
+ */
 class JsonEndpointPoints implements EndpointPoints {
   readonly lists: ByteWriter[]
-  private readonly times: string
+  /** The attributes' end and the interval's times, the same in every point. */
+  private readonly times: Buffer
 
   constructor(interval: IntervalSnapshot) {
-    this.times = `"startTimeUnixNano":"${nanos(interval.startMs)}","timeUnixNano":"${nanos(interval.endMs)}"`
+    this.times = Buffer.from(`],"startTimeUnixNano":"${nanos(interval.startMs)}","timeUnixNano":"${nanos(interval.endMs)}"`)
     // Sized for what they will hold (a bucket is at most two bytes but for a rare few), so they seldom grow.
     const n = interval.endpoints.length
     this.lists = listWriters(ByteWriter, n * 256, bucketsIn(interval) * 2 + n * 400)
@@ -290,22 +295,47 @@ class JsonEndpointPoints implements EndpointPoints {
 
   add(e: EndpointSnapshot): void {
     const { lists, times } = this
-    // The attributes of all its points, without the closing bracket: a layer's and a shape's add theirs.
-    const attributes = `{"attributes":[${jsonAttribute('http.request.method', e.method)},${jsonAttribute('http.route', e.route)}`
-    next(lists[0]!).utf8(`${attributes}],${times},"asInt":"${e.errors}"}`)
-    next(lists[1]!).utf8(`${attributes}],${times},"asInt":"${e.aborted}"}`)
+    const errors = next(lists[0]!)
+    const at = errors.pos
+    errors.utf8(`{"attributes":[${jsonAttribute('http.request.method', e.method)},${jsonAttribute('http.route', e.route)}`)
+    // A view: what the writer writes next, in this buffer or a larger one, never touches these bytes.
+    const attributes = errors.buf.subarray(at, errors.pos)
+    errors.bytes(times)
+    errors.utf8(`,"asInt":"${e.errors}"}`)
+    const aborted = next(lists[1]!)
+    aborted.bytes(attributes)
+    aborted.bytes(times)
+    aborted.utf8(`,"asInt":"${e.aborted}"}`)
     const h = e.histogram
     const w = next(lists[2]!)
-    w.utf8(`${attributes}],${times},"count":"${h.count}","sum":${jsonNumber(h.sum)},"scale":${HISTOGRAM_SCALE},"zeroCount":"${h.zeroCount}","positive":{"offset":${h.offset},"bucketCounts":`)
+    w.bytes(attributes)
+    w.bytes(times)
+    w.utf8(`,"count":"${h.count}","sum":${jsonNumber(h.sum)}`)
+    w.utf8(`,"scale":${HISTOGRAM_SCALE},"zeroCount":"${h.zeroCount}"`)
+    w.utf8(`,"positive":{"offset":${h.offset},"bucketCounts":`)
     w.jsonCounts(h.counts)
-    w.utf8(h.count > 0 ? `},"min":${jsonNumber(h.min)},"max":${jsonNumber(h.max)}}` : '}}')
+    if (h.count > 0) {
+      w.utf8(`},"min":${jsonNumber(h.min)}`)
+      w.utf8(`,"max":${jsonNumber(h.max)}}`)
+    } else {
+      w.utf8('}}')
+    }
     for (const l of e.layers ?? []) {
-      const layered = `${attributes},${jsonAttribute('agent.layer', l.layer)}],${times}`
-      next(lists[3]!).utf8(`${layered},"asDouble":${jsonNumber(l.timeS)}}`)
-      next(lists[4]!).utf8(`${layered},"asInt":"${l.calls}"}`)
+      const layer = `,${jsonAttribute('agent.layer', l.layer)}`
+      next(lists[3]!).bytes(attributes)
+      lists[3]!.utf8(layer)
+      lists[3]!.bytes(times)
+      lists[3]!.utf8(`,"asDouble":${jsonNumber(l.timeS)}}`)
+      next(lists[4]!).bytes(attributes)
+      lists[4]!.utf8(layer)
+      lists[4]!.bytes(times)
+      lists[4]!.utf8(`,"asInt":"${l.calls}"}`)
     }
     for (const n of e.nPlusOne ?? []) {
-      next(lists[5]!).utf8(`${attributes},${jsonAttribute('agent.layer', n.layer)},${jsonAttribute('db.query.text', n.statement)}],${times},"asInt":"${n.requests}"}`)
+      next(lists[5]!).bytes(attributes)
+      lists[5]!.utf8(`,${jsonAttribute('agent.layer', n.layer)},${jsonAttribute('db.query.text', n.statement)}`)
+      lists[5]!.bytes(times)
+      lists[5]!.utf8(`,"asInt":"${n.requests}"}`)
     }
   }
 }
