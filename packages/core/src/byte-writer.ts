@@ -48,6 +48,22 @@ export class ByteWriter {
     this.pos += this.buf.write(s, this.pos, 'utf8')
   }
 
+  /** A JSON string literal: plain ASCII copied as it is, anything else as JSON.stringify writes it. */
+  jsonString(s: string): void {
+    const n = s.length
+    this.ensure(n + 2)
+    const buf = this.buf
+    let p = this.pos
+    buf[p++] = 0x22 // "
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i)
+      if (c < 0x20 || c >= 0x7f || c === 0x22 || c === 0x5c) return this.utf8(JSON.stringify(s))
+      buf[p++] = c
+    }
+    buf[p++] = 0x22
+    this.pos = p
+  }
+
   bytes(b: Uint8Array): void {
     this.ensure(b.length)
     this.buf.set(b, this.pos)

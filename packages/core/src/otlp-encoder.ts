@@ -297,7 +297,12 @@ class JsonEndpointPoints implements EndpointPoints {
     const { lists, times } = this
     const errors = next(lists[0]!)
     const at = errors.pos
-    errors.utf8(`{"attributes":[${jsonAttribute('http.request.method', e.method)},${jsonAttribute('http.route', e.route)}`)
+    errors.bytes(METHOD_ATTRIBUTE)
+    errors.jsonString(e.method)
+    errors.bytes(ROUTE_ATTRIBUTE)
+    errors.jsonString(e.route)
+    errors.byte(0x7d) // }
+    errors.byte(0x7d)
     // A view: what the writer writes next, in this buffer or a larger one, never touches these bytes.
     const attributes = errors.buf.subarray(at, errors.pos)
     errors.bytes(times)
@@ -357,6 +362,9 @@ function next(w: ByteWriter): ByteWriter {
   return w
 }
 
+/** An endpoint's attributes around its method and route. */
+const METHOD_ATTRIBUTE = Buffer.from('{"attributes":[{"key":"http.request.method","value":{"stringValue":')
+const ROUTE_ATTRIBUTE = Buffer.from('}},{"key":"http.route","value":{"stringValue":')
 const jsonAttribute = (key: string, value: string) => `{"key":"${key}","value":{"stringValue":${JSON.stringify(value)}}}`
 /** As JSON.stringify writes a number. */
 const jsonNumber = (v: number) => (Number.isFinite(v) ? String(v) : 'null')
