@@ -31,9 +31,9 @@ async function notingProxy(target: URL): Promise<{ url: string; contentTypes: st
 }
 
 /** Runs the app with the agent exporting to `endpoint` in `protocol`, until it says what it delivered. */
-async function runApp(name: string, endpoint: string, protocol: string): Promise<string> {
+async function runApp(name: string, endpoint: string, protocol: string, end = 'shutdown'): Promise<string> {
   const child = spawn(process.execPath, [APP], {
-    env: { ...process.env, AGENT_NAME: name, AGENT_ENDPOINT: endpoint, AGENT_PROTOCOL: protocol, AGENT_SLOW_REQUEST_MS: '100', AGENT_LOG_LEVEL: 'warn', AGENT_COMPRESS_MIN_BYTES: '0' },
+    env: { ...process.env, APP_END: end, AGENT_NAME: name, AGENT_ENDPOINT: endpoint, AGENT_PROTOCOL: protocol, AGENT_SLOW_REQUEST_MS: '100', AGENT_LOG_LEVEL: 'warn', AGENT_COMPRESS_MIN_BYTES: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -83,6 +83,13 @@ test('a real agent sending http/protobuf is stored as the same agent sending htt
 
   const processes = await api('/api/processes?service=shop-proto')
   assert.equal(processes.length, 1)
+
+  // Ended by process.exit(): the exit-time sender (a child process) sends the protobuf, with its content type.
+  proxy.contentTypes.length = 0
+  await runApp('shop-proto-exit', proxy.url, 'http/protobuf', 'exit')
+  assert.ok(proxy.contentTypes.length > 0 && proxy.contentTypes.every((s) => s.endsWith(' application/x-protobuf')), proxy.contentTypes.join(', '))
+  const atExit = await api('/api/summary?service=shop-proto-exit')
+  assert.deepEqual(atExit.endpoints.map(counted), json.endpoints.map(counted))
 })
 
 test('a body that is not protobuf gets a 400 with the reason; a content type that is not OTLP gets a 415', async (t) => {
