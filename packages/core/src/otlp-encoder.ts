@@ -141,7 +141,7 @@ function histogramPoint(h: HistogramData, attributes: KeyValue[], start: string,
   }
 }
 
-/** The per-endpoint metrics, in the order of `EndpointPoints.lists`. */
+/** The per-endpoint metrics: errors, aborted, duration, time and calls per layer, N+1 shapes (see `jsonPoints`). */
 const ENDPOINT_METRICS = 6
 
 /** An endpoint's or a job's time and calls per layer and its N+1 shapes, as data points added to the three lists. */
@@ -266,100 +266,127 @@ const MARKERS = /\["@agent-points-(\d+)-(\d)@"\]/
 const MARKER = /^@agent-points-(\d+)-(\d)@$/
 
 /**
- * One interval's endpoint data points, written as bytes an endpoint at a
- * time: per request metric (errors, aborted, duration, then for requests
- * that called out time and calls per layer and the N+1 shapes, which may
- * have none), its points one after the other.
+ * The endpoint metrics' data points, per metric (errors, aborted, duration,
+ * then for requests that called out time and calls per layer and the N+1
+ * shapes, which may have none), written straight into bytes.
  */
-interface EndpointPoints {
-  readonly lists: ByteWriter[]
-  add(e: EndpointSnapshot): void
-}
 
 /**
- * JSON: each point an object, comma-separated. An endpoint's attributes are
- * written once and copied into its other points, and the rest goes in short
- * pieces, which the writer copies without a call into C++.
+ * JSON: the body is written in order into one buffer, sized for it: the
+ * skeleton's text up to a metric's points, then that metric's points endpoint
+ * by endpoint, and so on. Each point is written whole (an endpoint's
+ * attributes again in each: copying them from a first writing cost more),
+ * mostly in short pieces the writer copies without a call into C++.
  */
-class JsonEndpointPoints implements EndpointPoints {
-  readonly lists: ByteWriter[]
-  /** The attributes' end and the interval's times, the same in every point. */
-  private readonly times: Buffer
+class JsonMetricsBody {
+  /** The skeleton's text cut at its markers: text, section, metric, text, ... */
+  private readonly parts: string[]
+  private readonly w: ByteWriter
+  private part = 0
+  /** The next endpoint of the points being written; -1 while the text before them is not written yet. */
+  private endpoint = -1
 
-  constructor(interval: IntervalSnapshot) {
-    this.times = Buffer.from(`],"startTimeUnixNano":"${nanos(interval.startMs)}","timeUnixNano":"${nanos(interval.endMs)}"`)
-    // Sized for what they will hold (a bucket is at most two bytes but for a rare few), so they seldom grow.
-    const n = interval.endpoints.length
-    this.lists = listWriters(ByteWriter, n * 256, bucketsIn(interval) * 2 + n * 400)
+  constructor(skeletonText: string, private readonly sections: { interval: IntervalSnapshot; times: Buffer }[]) {
+    this.parts = skeletonText.split(MARKERS)
+    let size = skeletonText.length
+    for (const { interval } of sections) size += jsonPointsSize(interval)
+    // A little over, so it neither grows nor is copied smaller at the end (ByteWriter.compact).
+    this.w = new ByteWriter(Math.ceil(size * 1.1) + 1024)
   }
 
-  add(e: EndpointSnapshot): void {
-    const { lists, times } = this
-    const errors = next(lists[0]!)
-    const at = errors.pos
-    errors.bytes(METHOD_ATTRIBUTE)
-    errors.jsonString(e.method)
-    errors.bytes(ROUTE_ATTRIBUTE)
-    errors.jsonString(e.route)
-    errors.byte(0x7d) // }
-    errors.byte(0x7d)
-    // A view: what the writer writes next, in this buffer or a larger one, never touches these bytes.
-    const attributes = errors.buf.subarray(at, errors.pos)
-    errors.bytes(times)
-    errors.utf8(`,"asInt":"${e.errors}"}`)
-    const aborted = next(lists[1]!)
-    aborted.bytes(attributes)
-    aborted.bytes(times)
-    aborted.utf8(`,"asInt":"${e.aborted}"}`)
-    const h = e.histogram
-    const w = next(lists[2]!)
-    w.bytes(attributes)
-    w.bytes(times)
-    w.utf8(`,"count":"${h.count}","sum":${jsonNumber(h.sum)}`)
-    w.utf8(`,"scale":${HISTOGRAM_SCALE},"zeroCount":"${h.zeroCount}"`)
-    w.utf8(`,"positive":{"offset":${h.offset},"bucketCounts":`)
-    w.jsonCounts(h.counts)
-    if (h.count > 0) {
+  step(budgetMs: number): boolean {
+    const startedAt = performance.now()
+    const { parts, w } = this
+    while (this.part < parts.length) {
+      if (this.endpoint < 0) {
+        w.utf8(parts[this.part]!)
+        if (this.part + 1 === parts.length) break
+        w.byte(0x5b) // [
+        this.endpoint = 0
+      }
+      const { interval, times } = this.sections[Number(parts[this.part + 1])]!
+      const metric = Number(parts[this.part + 2])
+      const endpoints = interval.endpoints
+      while (this.endpoint < endpoints.length) {
+        jsonPoints(w, metric, endpoints[this.endpoint++]!, times)
+        if ((this.endpoint & 15) === 0 && performance.now() - startedAt > budgetMs && this.endpoint < endpoints.length) return false
+      }
+      w.byte(0x5d) // ]
+      this.endpoint = -1
+      this.part += 3
+    }
+    this.part = parts.length
+    return true
+  }
+
+  result(): Buffer {
+    return this.w.compact()
+  }
+}
+
+/** About what an interval's endpoint points take as JSON, a little more rather than less. */
+function jsonPointsSize(interval: IntervalSnapshot): number {
+  let size = 0
+  for (const e of interval.endpoints) {
+    const names = e.method.length + e.route.length
+    size += 3 * (270 + names) + 2 * e.histogram.counts.length
+    if (e.layers) size += e.layers.length * 2 * (330 + names)
+    for (const n of e.nPlusOne ?? []) size += 400 + names + 2 * n.statement.length
+  }
+  return size
+}
+
+/** An endpoint's data points of one metric, each after a comma but the first of its list. */
+function jsonPoints(w: ByteWriter, metric: number, e: EndpointSnapshot, times: Buffer): void {
+  switch (metric) {
+    case 0:
+      jsonPointStart(w, e, '', times)
+      return w.utf8(`,"asInt":"${e.errors}"}`)
+    case 1:
+      jsonPointStart(w, e, '', times)
+      return w.utf8(`,"asInt":"${e.aborted}"}`)
+    case 2: {
+      const h = e.histogram
+      jsonPointStart(w, e, '', times)
+      w.utf8(`,"count":"${h.count}","sum":${jsonNumber(h.sum)}`)
+      w.utf8(`,"scale":${HISTOGRAM_SCALE},"zeroCount":"${h.zeroCount}"`)
+      w.utf8(`,"positive":{"offset":${h.offset},"bucketCounts":`)
+      w.jsonCounts(h.counts)
+      if (h.count === 0) return w.utf8('}}')
       w.utf8(`},"min":${jsonNumber(h.min)}`)
-      w.utf8(`,"max":${jsonNumber(h.max)}}`)
-    } else {
-      w.utf8('}}')
+      return w.utf8(`,"max":${jsonNumber(h.max)}}`)
     }
-    for (const l of e.layers ?? []) {
-      const layer = `,${jsonAttribute('agent.layer', l.layer)}`
-      next(lists[3]!).bytes(attributes)
-      lists[3]!.utf8(layer)
-      lists[3]!.bytes(times)
-      lists[3]!.utf8(`,"asDouble":${jsonNumber(l.timeS)}}`)
-      next(lists[4]!).bytes(attributes)
-      lists[4]!.utf8(layer)
-      lists[4]!.bytes(times)
-      lists[4]!.utf8(`,"asInt":"${l.calls}"}`)
-    }
-    for (const n of e.nPlusOne ?? []) {
-      next(lists[5]!).bytes(attributes)
-      lists[5]!.utf8(`,${jsonAttribute('agent.layer', n.layer)},${jsonAttribute('db.query.text', n.statement)}`)
-      lists[5]!.bytes(times)
-      lists[5]!.utf8(`,"asInt":"${n.requests}"}`)
-    }
+    case 3:
+      for (const l of e.layers ?? []) {
+        jsonPointStart(w, e, `,${jsonAttribute('agent.layer', l.layer)}`, times)
+        w.utf8(`,"asDouble":${jsonNumber(l.timeS)}}`)
+      }
+      return
+    case 4:
+      for (const l of e.layers ?? []) {
+        jsonPointStart(w, e, `,${jsonAttribute('agent.layer', l.layer)}`, times)
+        w.utf8(`,"asInt":"${l.calls}"}`)
+      }
+      return
+    case 5:
+      for (const n of e.nPlusOne ?? []) {
+        jsonPointStart(w, e, `,${jsonAttribute('agent.layer', n.layer)},${jsonAttribute('db.query.text', n.statement)}`, times)
+        w.utf8(`,"asInt":"${n.requests}"}`)
+      }
   }
 }
 
-/** Writers for the six lists: errors and aborted of `counterBytes`, the durations of `histogramBytes`, the rest small. */
-function listWriters<W extends ByteWriter>(Writer: new (size: number) => W, counterBytes: number, histogramBytes: number): W[] {
-  return [new Writer(counterBytes + 64), new Writer(counterBytes + 64), new Writer(histogramBytes + 64), new Writer(1024), new Writer(1024), new Writer(1024)]
-}
-
-function bucketsIn(interval: IntervalSnapshot): number {
-  let buckets = 0
-  for (const e of interval.endpoints) buckets += e.histogram.counts.length
-  return buckets
-}
-
-/** The writer, past the comma that separates its next item from the last. */
-function next(w: ByteWriter): ByteWriter {
-  if (w.pos > 0) w.byte(0x2c)
-  return w
+/** A point's opening: its attributes (the endpoint's, then `more`) and the interval's times. */
+function jsonPointStart(w: ByteWriter, e: EndpointSnapshot, more: string, times: Buffer): void {
+  if (w.buf[w.pos - 1] !== 0x5b) w.byte(0x2c) // , but after the list's [
+  w.bytes(METHOD_ATTRIBUTE)
+  w.jsonString(e.method)
+  w.bytes(ROUTE_ATTRIBUTE)
+  w.jsonString(e.route)
+  w.byte(0x7d) // }
+  w.byte(0x7d)
+  if (more) w.utf8(more)
+  w.bytes(times)
 }
 
 /** An endpoint's attributes around its method and route. */
@@ -369,15 +396,59 @@ const jsonAttribute = (key: string, value: string) => `{"key":"${key}","value":{
 /** As JSON.stringify writes a number. */
 const jsonNumber = (v: number) => (Number.isFinite(v) ? String(v) : 'null')
 
-/** Protobuf: each point an entry of its metric's data_points field. */
-class ProtoEndpointPoints implements EndpointPoints {
+/**
+ * Protobuf: each metric's points are written into a list of their own, an
+ * endpoint at a time; the body is written at the end, the skeleton with the
+ * lists in their places (the skeleton's messages need their lengths first).
+ */
+class ProtoMetricsBody {
+  private readonly sections: { interval: IntervalSnapshot; points: ProtoEndpointPoints }[]
+  private section = 0
+  private endpoint = 0
+
+  constructor(private readonly skeleton: object, intervals: IntervalSnapshot[]) {
+    this.sections = intervals.map((interval) => ({ interval, points: new ProtoEndpointPoints(interval) }))
+  }
+
+  step(budgetMs: number): boolean {
+    const startedAt = performance.now()
+    for (; this.section < this.sections.length; this.section++, this.endpoint = 0) {
+      const { interval, points } = this.sections[this.section]!
+      while (this.endpoint < interval.endpoints.length) {
+        points.add(interval.endpoints[this.endpoint++]!)
+        if ((this.endpoint & 15) === 0 && performance.now() - startedAt > budgetMs && this.endpoint < interval.endpoints.length) return false
+      }
+    }
+    return true
+  }
+
+  result(): Buffer {
+    let pointBytes = 0
+    for (const s of this.sections) for (const list of s.points.lists) pointBytes += list.pos
+    const w = new ProtoWriter(pointBytes + 8192)
+    writeMessage(w, this.skeleton, METRICS_REQUEST, (into, text) => {
+      const found = MARKER.exec(text)
+      if (!found) return false
+      into.bytes(this.sections[Number(found[1])]!.points.lists[Number(found[2])]!.result())
+      return true
+    })
+    return w.compact()
+  }
+}
+
+/** Protobuf: each point an entry of its metric's data_points field, in one list per metric. */
+class ProtoEndpointPoints {
   readonly lists: ProtoWriter[]
   private readonly parts: ProtoPointParts
 
   constructor(interval: IntervalSnapshot) {
     this.parts = new ProtoPointParts(nanosBigint(interval.startMs), nanosBigint(interval.endMs))
+    // Sized for what they will hold, so they seldom grow.
     const n = interval.endpoints.length
-    this.lists = listWriters(ProtoWriter, n * 96, bucketsIn(interval) + n * 160)
+    let buckets = 0
+    for (const e of interval.endpoints) buckets += e.histogram.counts.length
+    const counters = n * 96 + 64
+    this.lists = [new ProtoWriter(counters), new ProtoWriter(counters), new ProtoWriter(buckets + n * 160 + 64), new ProtoWriter(1024), new ProtoWriter(1024), new ProtoWriter(1024)]
   }
 
   add(e: EndpointSnapshot): void {
@@ -402,63 +473,35 @@ class ProtoEndpointPoints implements EndpointPoints {
  * A metrics payload encoded a slice at a time, so an interval with hundreds
  * of endpoints never holds the event loop for long: the payload's skeleton
  * (everything but the endpoints' data points) is built first as an object,
- * with a marker where each request metric's data points go; `step` writes
- * the endpoints' points as bytes until its time budget is spent; `result`
- * writes the skeleton around them into one body.
+ * with a marker where each endpoint metric's data points go; `step` writes
+ * the points as bytes until its time budget is spent; `result` is the body.
  */
 export class MetricsEncoding {
-  private readonly skeleton: object
-  /** Per interval of the payload: its endpoints and their points. */
-  private readonly sections: { interval: IntervalSnapshot; points: EndpointPoints }[] = []
-  private section = 0
-  private endpoint = 0
+  private readonly body: JsonMetricsBody | ProtoMetricsBody
 
-  constructor(input: MetricsInput, readonly protocol: OtlpProtocol = 'http/json') {
-    this.skeleton = skeleton(input, (interval) => {
-      const k = this.sections.length
-      const points = protocol === 'http/protobuf' ? new ProtoEndpointPoints(interval) : new JsonEndpointPoints(interval)
-      this.sections.push({ interval, points })
+  constructor(input: MetricsInput, protocol: OtlpProtocol = 'http/json') {
+    const intervals: IntervalSnapshot[] = []
+    const built = skeleton(input, (interval) => {
+      const k = intervals.push(interval) - 1
       return Array.from({ length: ENDPOINT_METRICS }, (_, m) => [marker(k, m)])
     })
+    this.body = protocol === 'http/protobuf'
+      ? new ProtoMetricsBody(built, intervals)
+      : new JsonMetricsBody(JSON.stringify(built), intervals.map((interval) => ({
+        interval,
+        // The attributes' end and the interval's times, the same in every point.
+        times: Buffer.from(`],"startTimeUnixNano":"${nanos(interval.startMs)}","timeUnixNano":"${nanos(interval.endMs)}"`),
+      })))
   }
 
   /** Encodes until `budgetMs` has passed (checked every 16 endpoints); true once all is done. */
   step(budgetMs: number): boolean {
-    const startedAt = performance.now()
-    for (; this.section < this.sections.length; this.section++, this.endpoint = 0) {
-      const { interval, points } = this.sections[this.section]!
-      while (this.endpoint < interval.endpoints.length) {
-        points.add(interval.endpoints[this.endpoint++]!)
-        if ((this.endpoint & 15) === 0 && performance.now() - startedAt > budgetMs && this.endpoint < interval.endpoints.length) return false
-      }
-    }
-    return true
+    return this.body.step(budgetMs)
   }
 
   /** The body, once `step` returned true. */
   result(): Buffer {
-    let pointBytes = 0
-    for (const s of this.sections) for (const list of s.points.lists) pointBytes += list.pos
-    if (this.protocol === 'http/protobuf') {
-      const w = new ProtoWriter(pointBytes + 8192)
-      writeMessage(w, this.skeleton, METRICS_REQUEST, (into, text) => {
-        const found = MARKER.exec(text)
-        if (!found) return false
-        into.bytes(this.sections[Number(found[1])]!.points.lists[Number(found[2])]!.result())
-        return true
-      })
-      return w.compact()
-    }
-    const parts = JSON.stringify(this.skeleton).split(MARKERS)
-    const w = new ByteWriter(pointBytes + 8192)
-    w.utf8(parts[0]!)
-    for (let i = 1; i < parts.length; i += 3) {
-      w.byte(0x5b) // [
-      w.bytes(this.sections[Number(parts[i])]!.points.lists[Number(parts[i + 1])]!.result())
-      w.byte(0x5d) // ]
-      w.utf8(parts[i + 2]!)
-    }
-    return w.compact()
+    return this.body.result()
   }
 }
 
