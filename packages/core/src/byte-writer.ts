@@ -82,7 +82,7 @@ export class ByteWriter {
     buf[p++] = 0x5b // [
     for (let i = 0; i < n; i++) {
       const v = counts[i]!
-      if (v < 10) {
+      if (v >= 0 && v < 10) {
         buf[p++] = 0x30 + v
       } else {
         this.pos = p

@@ -45,7 +45,7 @@ export class ProtoWriter extends ByteWriter {
   /** int64 as a varint: negatives take ten bytes (two's complement). */
   int64(n: number | bigint): void {
     if (typeof n === 'number' && n >= 0 && Number.isSafeInteger(n)) return this.varint(n)
-    let v = BigInt.asUintN(64, BigInt(n))
+    let v = BigInt.asUintN(64, toBigInt(n))
     this.ensure(10)
     while (v > 127n) {
       this.buf[this.pos++] = Number(v & 127n) | 128
@@ -65,7 +65,7 @@ export class ProtoWriter extends ByteWriter {
       this.buf.writeUInt32LE(n >>> 0, this.pos)
       this.buf.writeUInt32LE(Math.floor(n / TWO_32), this.pos + 4)
     } else {
-      this.buf.writeBigUInt64LE(BigInt.asUintN(64, BigInt(n)), this.pos)
+      this.buf.writeBigUInt64LE(BigInt.asUintN(64, toBigInt(n)), this.pos)
     }
     this.pos += 8
   }
@@ -108,6 +108,12 @@ export class ProtoWriter extends ByteWriter {
     this.utf8(s)
     this.endLen(at)
   }
+}
+
+/** A value of a 64-bit field: a fraction cut off, and what is no number at all written as 0, never a throw. */
+function toBigInt(n: number | bigint): bigint {
+  if (typeof n === 'bigint') return n
+  return Number.isFinite(n) ? BigInt(Math.trunc(n)) : 0n
 }
 
 function varintSize(n: number): number {
@@ -355,11 +361,11 @@ export function writeExponentialPoint(w: ProtoWriter, attributes: readonly Buffe
     let p = w.pos
     for (let i = 0; i < n; i++) {
       const v = counts[i]!
-      if (v < 128) {
+      if (v >= 0 && v < 128) {
         buf[p++] = v
       } else {
         w.pos = p
-        w.varint(v)
+        w.int64(v)
         w.ensure(n - i)
         buf = w.buf
         p = w.pos

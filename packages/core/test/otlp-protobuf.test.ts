@@ -170,3 +170,14 @@ test('the writer: lengths that need more than one byte, at every nesting, and 64
   assert.equal(varint(), 2n ** 53n - 1n)
   assert.equal(p, bytes.length)
 })
+
+test('bucket counts that are not counts (a worker\'s data gone wrong) still make a body each decoder reads', () => {
+  const interval = busyInterval(4)
+  interval.endpoints[0]!.histogram.counts.splice(0, 3, -1, 1.5, 300)
+  const input: MetricsInput = { resource, interval }
+  const type = proto.metrics.v1.ExportMetricsServiceRequest
+  const decoded = type.toObject(type.decode(metricsBody(input, 'http/protobuf')), OBJECT_FORM)
+  const counts = decoded.resourceMetrics[0].scopeMetrics[0].metrics.find((m: any) => m.name === 'http.server.request.duration').exponentialHistogram.dataPoints[0].positive.bucketCounts
+  assert.deepEqual(counts.slice(0, 3), ['18446744073709551615', '1', '300'], 'a negative as uint64 wraps, a fraction is cut')
+  assert.deepEqual(JSON.parse(encodeMetrics(input)).resourceMetrics[0].scopeMetrics[0].metrics[2].exponentialHistogram.dataPoints[0].positive.bucketCounts.slice(0, 3), [-1, 1, 300])
+})
