@@ -13,7 +13,7 @@ import { AGENT_VERSION } from './version.js'
 import { ByteWriter } from './byte-writer.js'
 import type { OtlpProtocol } from './config.js'
 import {
-  LOGS_REQUEST, METRICS_REQUEST, ProtoPointParts, ProtoWriter, TRACES_REQUEST, nanosBigint, writeExponentialPoint, writeMessage, writeNumberPoint,
+  EXPONENTIAL_ATTRIBUTE_TAG, LOGS_REQUEST, METRICS_REQUEST, NUMBER_ATTRIBUTE_TAG, ProtoPointParts, ProtoWriter, TRACES_REQUEST, nanosBigint, writeExponentialPoint, writeMessage, writeNumberPoint,
 } from './otlp-protobuf.js'
 
 /**
@@ -454,17 +454,18 @@ class ProtoEndpointPoints {
   add(e: EndpointSnapshot): void {
     const { lists, parts } = this
     const times = parts.times
-    const attributes = parts.keyValues([['http.request.method', e.method], ['http.route', e.route]])
+    const names = [['http.request.method', e.method], ['http.route', e.route]] as const
+    const attributes = parts.attributes(NUMBER_ATTRIBUTE_TAG, names)
     writeNumberPoint(lists[0]!, attributes, times, e.errors, true)
     writeNumberPoint(lists[1]!, attributes, times, e.aborted, true)
-    writeExponentialPoint(lists[2]!, attributes, times, HISTOGRAM_SCALE, e.histogram)
+    writeExponentialPoint(lists[2]!, parts.attributes(EXPONENTIAL_ATTRIBUTE_TAG, names), times, HISTOGRAM_SCALE, e.histogram)
     for (const l of e.layers ?? []) {
-      const layered = [...attributes, ...parts.keyValues([['agent.layer', l.layer]])]
+      const layered = parts.attributes(NUMBER_ATTRIBUTE_TAG, [...names, ['agent.layer', l.layer]])
       writeNumberPoint(lists[3]!, layered, times, l.timeS, false)
       writeNumberPoint(lists[4]!, layered, times, l.calls, true)
     }
     for (const n of e.nPlusOne ?? []) {
-      writeNumberPoint(lists[5]!, [...attributes, ...parts.keyValues([['agent.layer', n.layer], ['db.query.text', n.statement]])], times, n.requests, true)
+      writeNumberPoint(lists[5]!, parts.attributes(NUMBER_ATTRIBUTE_TAG, [...names, ['agent.layer', n.layer], ['db.query.text', n.statement]]), times, n.requests, true)
     }
   }
 }

@@ -62,8 +62,19 @@ export class ProtoWriter extends ByteWriter {
   fixed64(n: number | bigint): void {
     this.ensure(8)
     if (typeof n === 'number' && n >= 0 && Number.isSafeInteger(n)) {
-      this.buf.writeUInt32LE(n >>> 0, this.pos)
-      this.buf.writeUInt32LE(Math.floor(n / TWO_32), this.pos + 4)
+      // Byte by byte: Buffer's writeUInt32LE checks its arguments, which costs more here than the writing.
+      const buf = this.buf
+      const p = this.pos
+      const lo = n >>> 0
+      const hi = (n - lo) / TWO_32
+      buf[p] = lo
+      buf[p + 1] = lo >>> 8
+      buf[p + 2] = lo >>> 16
+      buf[p + 3] = lo >>> 24
+      buf[p + 4] = hi
+      buf[p + 5] = hi >>> 8
+      buf[p + 6] = hi >>> 16
+      buf[p + 7] = hi >>> 24
     } else {
       this.buf.writeBigUInt64LE(BigInt.asUintN(64, toBigInt(n)), this.pos)
     }
@@ -279,14 +290,16 @@ function keyValueEntry(w: ProtoWriter, key: string, value: string): void {
 
 /** The data points of one metric, as entries of its `data_points` field (number 1 in Sum, Gauge, ExponentialHistogram). */
 const POINT_TAG = (1 << 3) | LEN
-const NUMBER_ATTRIBUTE_TAG = (7 << 3) | LEN
-const EXPONENTIAL_ATTRIBUTE_TAG = (1 << 3) | LEN
+/** The attributes field of NumberDataPoint and of ExponentialHistogramDataPoint. */
+export const NUMBER_ATTRIBUTE_TAG = (7 << 3) | LEN
+export const EXPONENTIAL_ATTRIBUTE_TAG = (1 << 3) | LEN
 const AS_INT_TAG = (6 << 3) | I64
 const AS_DOUBLE_TAG = (4 << 3) | I64
 
 /** Endpoint attributes and time stamps, written once and copied into each point that has them. */
 export class ProtoPointParts {
-  private readonly scratch = new ProtoWriter(256)
+  /** Attributes written for the points of one interval, never rewritten. */
+  private readonly scratch = new ProtoWriter(4096)
   /** start_time_unix_nano and time_unix_nano, fields 2 and 3 in both point messages. */
   readonly times: Buffer
 
@@ -299,26 +312,27 @@ export class ProtoPointParts {
     this.times = Buffer.from(w.result())
   }
 
-  /** KeyValue entries (length and body each) of string attributes. */
-  keyValues(pairs: readonly (readonly [string, string])[]): Buffer[] {
-    const out: Buffer[] = []
+  /**
+   * String attributes as entries of a point's attributes field (`tag`), for
+   * copying into each point that has them. A view: the scratch writer only
+   * ever writes past it (a larger buffer leaves this one as it is).
+   */
+  attributes(tag: number, pairs: readonly (readonly [string, string])[]): Buffer {
+    const w = this.scratch
+    const start = w.pos
     for (const [key, value] of pairs) {
-      this.scratch.pos = 0
-      keyValueEntry(this.scratch, key, value)
-      out.push(Buffer.from(this.scratch.result()))
+      w.byte(tag)
+      keyValueEntry(w, key, value)
     }
-    return out
+    return w.buf.subarray(start, w.pos)
   }
 }
 
 /** A NumberDataPoint entry: attributes, the interval's times, and an int or a double. */
-export function writeNumberPoint(w: ProtoWriter, attributes: readonly Buffer[], times: Buffer, value: number, isInt: boolean): void {
+export function writeNumberPoint(w: ProtoWriter, attributes: Buffer, times: Buffer, value: number, isInt: boolean): void {
   w.byte(POINT_TAG)
   const at = w.beginLen()
-  for (const kv of attributes) {
-    w.byte(NUMBER_ATTRIBUTE_TAG)
-    w.bytes(kv)
-  }
+  w.bytes(attributes)
   w.bytes(times)
   if (isInt) {
     w.byte(AS_INT_TAG)
@@ -331,13 +345,10 @@ export function writeNumberPoint(w: ProtoWriter, attributes: readonly Buffer[], 
 }
 
 /** An ExponentialHistogramDataPoint entry, positive buckets only (latencies). */
-export function writeExponentialPoint(w: ProtoWriter, attributes: readonly Buffer[], times: Buffer, scale: number, h: HistogramData): void {
+export function writeExponentialPoint(w: ProtoWriter, attributes: Buffer, times: Buffer, scale: number, h: HistogramData): void {
   w.byte(POINT_TAG)
   const at = w.beginLen()
-  for (const kv of attributes) {
-    w.byte(EXPONENTIAL_ATTRIBUTE_TAG)
-    w.bytes(kv)
-  }
+  w.bytes(attributes)
   w.bytes(times)
   w.byte((4 << 3) | I64)
   w.fixed64(h.count)
