@@ -1,17 +1,26 @@
 #!/usr/bin/env node
 // Event-loop time of the once-per-interval work, the part a request waiting
-// behind it feels: encoding an interval (1, 50 and 500 active endpoints) at
-// once and in the agent's 1 ms slices (the longest slice is what a request
-// can wait), a cluster worker's hand-over (taking its data and serializing
-// it for IPC) and the primary's merge of it. Medians over repeats, in ms.
+// behind it feels, at 1, 50 and 500 active endpoints: a report as the agent
+// makes it (taking the interval from the aggregator, then encoding it in the
+// agent's 1 ms slices), its total and its longest slice, in JSON and in
+// protobuf; the same encoded at once; the bytes of both, and gzip'd as the
+// exporter sends them (gzip runs in libuv's threadpool, off the loop). Then a
+// cluster worker's hand-over (taking its data and serializing it for IPC) and
+// the primary's merge of it. Medians over repeats, in ms (wall time: on a
+// busy machine other processes preempting the thread inflate it; this
+// machine's thread CPU clocks count in 4 ms ticks, too coarse to use).
 //   node flush.mjs [--repeats 30]
 import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
-import { Aggregator, MetricsEncoding, encodeMetrics, newIdentity, resourceAttributes } from '@agent/core/internal'
+import { gzipSync } from 'node:zlib'
+import { Aggregator, MetricsEncoding, metricsBody, newIdentity, resourceAttributes } from '@agent/core/internal'
 
 const { values: opt } = parseArgs({ options: { repeats: { type: 'string', default: '30' } } })
 const repeats = Number(opt.repeats)
 const resource = resourceAttributes({ serviceName: 'bench', identity: newIdentity() })
+const PROTOCOLS = ['http/json', 'http/protobuf']
+/** The agent's slice (sliced-reports.ts). */
+const SLICE_MS = 1
 
 /** An interval as a busy app makes it: `endpoints` routes, 200 requests each, latencies spread. */
 function interval(endpoints) {
@@ -33,31 +42,59 @@ function time(fn) {
     fn.run(prepared)
     samples.push(performance.now() - t0)
   }
-  return { median: median(samples), max: Math.max(...samples) }
+  return median(samples)
+}
+
+/**
+ * One report as the agent makes it (agent.ts, sliced-reports.ts): the time
+ * of each turn of the event loop it takes. The first takes the interval and
+ * builds the payload's skeleton, the next ones encode the endpoints in
+ * slices, the last one joins the body.
+ */
+function report(endpoints, protocol) {
+  const agg = interval(endpoints)
+  let t0 = performance.now()
+  const encoding = new MetricsEncoding({ resource, interval: agg.drain() }, protocol)
+  const turns = [performance.now() - t0]
+  for (let done = false; !done;) {
+    t0 = performance.now()
+    done = encoding.step(SLICE_MS)
+    if (done) encoding.result()
+    turns.push(performance.now() - t0)
+  }
+  return turns
 }
 
 const rows = []
 for (const endpoints of [1, 50, 500]) {
-  const encode = time({ prepare: () => interval(endpoints).drain(), run: (snapshot) => Buffer.from(encodeMetrics({ resource, interval: snapshot })) })
-  const bytes = Buffer.byteLength(encodeMetrics({ resource, interval: interval(endpoints).drain() }))
-  // As the agent runs it: slices of 1 ms, then the pieces joined and made a Buffer (the last block).
-  const slices = []
-  for (let r = 0; r < repeats; r++) {
-    const encoding = new MetricsEncoding({ resource, interval: interval(endpoints).drain() })
-    let longest = 0
-    for (;;) {
-      const t0 = performance.now()
-      const done = encoding.step(1)
-      if (done) encoding.result()
-      longest = Math.max(longest, performance.now() - t0)
-      if (done) break
+  const row = { endpoints, take: time({ prepare: () => interval(endpoints), run: (agg) => agg.drain() }) }
+  for (const protocol of PROTOCOLS) {
+    const reports = Array.from({ length: repeats }, () => report(endpoints, protocol))
+    const body = metricsBody({ resource, interval: interval(endpoints).drain() }, protocol)
+    row[protocol] = {
+      total: median(reports.map((turns) => turns.reduce((a, b) => a + b))),
+      longest: median(reports.map((turns) => Math.max(...turns))),
+      turns: median(reports.map((turns) => turns.length)),
+      atOnce: time({ prepare: () => interval(endpoints).drain(), run: (snapshot) => metricsBody({ resource, interval: snapshot }, protocol) }),
+      bytes: body.length,
+      gzipBytes: gzipSync(body).length,
     }
-    slices.push(longest)
   }
   // What one hand-over costs the worker: take the data and serialize it as IPC does (JSON).
-  const handOver = time({ prepare: () => interval(endpoints), run: (agg) => JSON.stringify({ cmd: 'NODE_AGENT', type: 'interval', seq: 1, resource, interval: agg.drain(), final: false }) })
-  const merge = time({ prepare: () => JSON.parse(JSON.stringify(interval(endpoints).drain())), run: (snapshot) => new Aggregator(1000).merge(snapshot) })
-  rows.push({ endpoints, encodeMs: encode.median, encodeMaxMs: encode.max, sliceMs: median(slices), sliceMaxMs: Math.max(...slices), payloadBytes: bytes, handOverMs: handOver.median, mergeMs: merge.median })
+  row.handOver = time({ prepare: () => interval(endpoints), run: (agg) => JSON.stringify({ cmd: 'NODE_AGENT', type: 'interval', seq: 1, resource, interval: agg.drain(), final: false }) })
+  row.merge = time({ prepare: () => JSON.parse(JSON.stringify(interval(endpoints).drain())), run: (snapshot) => new Aggregator(1000).merge(snapshot) })
+  rows.push(row)
 }
-process.stdout.write('| active endpoints | encode at once (median / max ms) | longest 1 ms slice (median / max ms) | JSON bytes | worker hand-over (ms) | primary merge per worker (ms) |\n|---:|---:|---:|---:|---:|---:|\n')
-for (const r of rows) process.stdout.write(`| ${r.endpoints} | ${r.encodeMs.toFixed(2)} / ${r.encodeMaxMs.toFixed(2)} | ${r.sliceMs.toFixed(2)} / ${r.sliceMaxMs.toFixed(2)} | ${r.payloadBytes} | ${r.handOverMs.toFixed(2)} | ${r.mergeMs.toFixed(2)} |\n`)
+
+const f = (ms) => ms.toFixed(2)
+const n = (bytes) => bytes.toLocaleString('en-US')
+process.stdout.write(`Node ${process.versions.node}, medians of ${repeats}. A report: taking the interval and the payload's skeleton in one turn of the event loop, then the endpoints in ${SLICE_MS} ms slices, one per turn.\n\n`)
+process.stdout.write('| active endpoints | protocol | report: event-loop time in total (ms) | longest turn (ms) | turns | encode at once (ms) | bytes | gzip\'d bytes |\n|---:|---|---:|---:|---:|---:|---:|---:|\n')
+for (const r of rows) {
+  for (const protocol of PROTOCOLS) {
+    const p = r[protocol]
+    process.stdout.write(`| ${r.endpoints} | ${protocol} | ${f(p.total)} | ${f(p.longest)} | ${p.turns} | ${f(p.atOnce)} | ${n(p.bytes)} | ${n(p.gzipBytes)} |\n`)
+  }
+}
+process.stdout.write('\n| active endpoints | taking the interval (ms) | worker hand-over (ms) | primary merge per worker (ms) |\n|---:|---:|---:|---:|\n')
+for (const r of rows) process.stdout.write(`| ${r.endpoints} | ${f(r.take)} | ${f(r.handOver)} | ${f(r.merge)} |\n`)

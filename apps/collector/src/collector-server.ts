@@ -59,7 +59,7 @@ function reply(res: http.ServerResponse, status: number, body: unknown, headers:
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...headers }).end(text)
 }
 
-/** An OTLP/HTTP (JSON) receiver with storage and a dashboard: the server, not yet listening. */
+/** An OTLP/HTTP (JSON and protobuf) receiver with storage and a dashboard: the server, not yet listening. */
 export class Collector {
   readonly server: http.Server
   readonly store: Store
@@ -141,9 +141,11 @@ export class Collector {
       req.resume()
       return reply(res, 401, { error: `missing or wrong key: send one of the collector's keys (--key) in the "${keyHeader}" header (the agent's AGENT_KEY)` })
     }
-    if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+    const protobuf = type === 'application/x-protobuf' || type === 'application/protobuf'
+    if (type !== 'application/json' && !protobuf) {
       req.resume()
-      return reply(res, 400, { error: 'only OTLP/JSON (content-type: application/json) is accepted' })
+      return reply(res, 415, { error: 'OTLP/JSON (content-type: application/json) or OTLP/protobuf (application/x-protobuf) is accepted' })
     }
     const encoding = String(req.headers['content-encoding'] ?? 'identity').toLowerCase()
     if (encoding !== 'gzip' && encoding !== 'identity') {
@@ -187,7 +189,7 @@ export class Collector {
       // The agent's payload id (bounded, printable): a payload sent again after a lost answer is stored once.
       const id = req.headers['x-agent-payload-id']
       const payloadId = typeof id === 'string' && id.length <= 200 && /^[\x21-\x7e]+$/.test(id) ? id : undefined
-      queue.store(signal, Buffer.concat(chunks, size), encoding === 'gzip', payloadId).then((r) => {
+      queue.store(signal, Buffer.concat(chunks, size), encoding === 'gzip', payloadId, protobuf).then((r) => {
         release()
         if (r.status === 503) reply(res, 503, { error: r.error }, { 'retry-after': '5' })
         else reply(res, r.status, r.status === 200 ? {} : { error: r.error })

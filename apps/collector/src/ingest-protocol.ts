@@ -10,8 +10,11 @@ export interface IngestWorkerData {
   retention: (RetentionOptions & { everyMs: number }) | null
 }
 
-/** `payloadId`: the agent's x-agent-payload-id; a payload with an id already stored is not stored again. */
-export interface IngestRequest { id: number; signal: Signal; body: Uint8Array; gzip: boolean; payloadId?: string }
+/**
+ * `payloadId`: the agent's x-agent-payload-id; a payload with an id already stored is not stored again.
+ * `protobuf`: the body is OTLP/protobuf, not OTLP/JSON.
+ */
+export interface IngestRequest { id: number; signal: Signal; body: Uint8Array; gzip: boolean; protobuf: boolean; payloadId?: string }
 
 /** `id` -1 is a message of the worker's own (a failed retention pass). */
 export interface IngestReply { id: number; status: number; error?: string; ms?: number }

@@ -62,7 +62,7 @@ export class IngestQueue {
     return Math.min(60, Math.max(1, Math.ceil((this.pendingReports * this.storeMs) / 1000)))
   }
 
-  store(signal: Signal, body: Buffer, gzip: boolean, payloadId?: string): Promise<IngestReply> {
+  store(signal: Signal, body: Buffer, gzip: boolean, payloadId?: string, protobuf = false): Promise<IngestReply> {
     const worker = (this.worker ??= this.spawn())
     const id = this.nextId++
     // Copy into a buffer of its own so it can be transferred (request chunks share Node's pool).
@@ -72,7 +72,7 @@ export class IngestQueue {
     worker.ref()
     return new Promise((resolve) => {
       this.waiting.set(id, resolve)
-      worker.postMessage({ id, signal, body: own, gzip, ...(payloadId ? { payloadId } : {}) } satisfies IngestRequest, [own.buffer])
+      worker.postMessage({ id, signal, body: own, gzip, protobuf, ...(payloadId ? { payloadId } : {}) } satisfies IngestRequest, [own.buffer])
     })
   }
 

@@ -1,9 +1,10 @@
-// The ingest worker thread: decompresses, parses and stores reports with its own connection
+// The ingest worker thread: decompresses, parses (OTLP/JSON or OTLP/protobuf) and stores reports with its own connection
 // to the database, so a large report never holds up the dashboard on the main thread.
 // It also applies retention, the other writer.
 import { parentPort, workerData } from 'node:worker_threads'
 import { gunzipSync } from 'node:zlib'
 import { InvalidPayload, ingestLogs, ingestMetrics, ingestTraces } from './otlp-ingest.js'
+import { decodeProtobuf } from './otlp-protobuf.js'
 import { applyRetention, type RetentionOptions } from './retention.js'
 import { openDatabase } from './store.js'
 import type { IngestReply, IngestRequest, IngestWorkerData } from './ingest-protocol.js'
@@ -23,9 +24,9 @@ function store(req: IngestRequest): IngestReply {
   }
   let body: unknown
   try {
-    body = JSON.parse(raw.toString('utf8'))
+    body = req.protobuf ? decodeProtobuf(req.signal, raw) : JSON.parse(raw.toString('utf8'))
   } catch (err) {
-    return { id: req.id, status: 400, error: `malformed JSON: ${(err as Error).message}` }
+    return { id: req.id, status: 400, error: `malformed ${req.protobuf ? 'protobuf' : 'JSON'}: ${(err as Error).message}` }
   }
   try {
     // Stored already: the agent sent it again because our answer was lost. Acknowledge, store nothing.

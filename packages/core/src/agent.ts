@@ -14,7 +14,7 @@ import { HttpInstrumentation, type RequestStartObserver } from './http-instrumen
 import { clientInstrumentations } from './client-instrumentations.js'
 import { Logger } from './logger.js'
 import { Once } from './once.js'
-import { MetricsEncoding, encodeLogs, encodeMetrics, encodeTraces, errorLogs, processStartLog, resourceAttributes, type KeyValue, type LogInput } from './otlp-encoder.js'
+import { MetricsEncoding, errorLogs, logsBody, metricsBody, tracesBody, processStartLog, resourceAttributes, type KeyValue, type LogInput } from './otlp-encoder.js'
 import { checkPreconditions, type Verdict } from './preconditions.js'
 import { ENV_PARENT_INSTANCE, ENV_ROLE, newIdentity, type ProcessIdentity } from './process-identity.js'
 import { RequestRecorder } from './request-recorder.js'
@@ -111,7 +111,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
       payloadIdPrefix: this.identity.instanceId,
       encodeDrops: (drops) => {
         const now = Date.now()
-        return Buffer.from(encodeMetrics({ resource: this.resourceAttributes(), interval: { startMs: now, endMs: now, endpoints: [] }, drops }))
+        return metricsBody({ resource: this.resourceAttributes(), interval: { startMs: now, endMs: now, endpoints: [] }, drops }, this.config.protocol)
       },
       ...(ca ? { ca } : {}),
     }
@@ -358,7 +358,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
 
   private handOnTraces(): void {
     const traces = this.recorder.takeTraces()
-    if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: Buffer.from(encodeTraces(this.resourceAttributes(), traces)), requests: 0 })
+    if (traces.length > 0) this.exporter.enqueue({ signal: 'traces', body: tracesBody(this.resourceAttributes(), traces, this.config.protocol), requests: 0 })
   }
 
   /** The hand-over between report intervals: a linked worker's requests so far, without runtime metrics. */
@@ -386,7 +386,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     const encoding = new MetricsEncoding({
       resource: this.resourceAttributes(), interval, ...(runtime ? { runtime } : {}), temporality: this.config.temporality,
       ...(workers ? { processes: workers.processes, lost: workers.lost } : {}), ...(orphans.length > 0 ? { orphans } : {}),
-    })
+    }, this.config.protocol)
     const report: PendingReport = {
       encoding,
       requests,
@@ -409,7 +409,7 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
 
   sendLogs(logs: LogInput[]): void {
     if (logs.length === 0) return
-    this.exporter.enqueue({ signal: 'logs', body: Buffer.from(encodeLogs(this.resourceAttributes(), logs)), requests: 0 })
+    this.exporter.enqueue({ signal: 'logs', body: logsBody(this.resourceAttributes(), logs, this.config.protocol), requests: 0 })
   }
 
   /** The app-server-load report: once per process, whichever agent starts first. */

@@ -36,9 +36,14 @@ export interface AgentConfig {
   temporality: 'delta' | 'cumulative'
   /** A request that runs one statement shape this many times or more is flagged as an N+1 pattern. */
   nPlusOneThreshold: number
+  /** How payloads are encoded: OTLP/HTTP JSON or protobuf (OTLP's default protocol; smaller and cheaper to encode). */
+  protocol: OtlpProtocol
 }
 
-type Kind = 'boolean' | 'string' | 'url' | 'int' | 'list' | 'level' | 'map' | 'temporality'
+/** The OTLP/HTTP encodings, named as OTEL_EXPORTER_OTLP_PROTOCOL names them. */
+export type OtlpProtocol = 'http/json' | 'http/protobuf'
+
+type Kind = 'boolean' | 'string' | 'url' | 'int' | 'list' | 'level' | 'map' | 'temporality' | 'protocol'
 
 interface KeySpec<K extends keyof AgentConfig> {
   kind: Kind
@@ -84,6 +89,8 @@ export const CONFIG_SPEC: { [K in keyof AgentConfig]: KeySpec<K> } = {
   resourceAttributes: { kind: 'map', default: {}, otelEnv: 'OTEL_RESOURCE_ATTRIBUTES' },
   temporality: { kind: 'temporality', default: 'delta', otelEnv: 'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE' },
   nPlusOneThreshold: ms(5, 2, 100_000),
+  // One encoding for all three signals: the per-signal OTEL_EXPORTER_OTLP_*_PROTOCOL variables are not read.
+  protocol: { kind: 'protocol', default: 'http/json', otelEnv: 'OTEL_EXPORTER_OTLP_PROTOCOL' },
 }
 
 export const CONFIG_KEYS = Object.keys(CONFIG_SPEC) as (keyof AgentConfig)[]
@@ -129,6 +136,7 @@ function expected(spec: KeySpec<any>): string {
     case 'level': return `one of ${LOG_LEVELS.join(', ')}`
     case 'map': return 'an object of strings (key=value pairs, comma-separated, in the environment)'
     case 'temporality': return 'delta or cumulative'
+    case 'protocol': return 'http/json or http/protobuf (grpc is not supported)'
   }
 }
 
@@ -175,6 +183,10 @@ function parse(spec: KeySpec<any>, raw: unknown): unknown {
       const value = typeof raw === 'string' ? raw.trim().toLowerCase() : raw
       // OpenTelemetry's "lowmemory" keeps sums and histograms delta, as this agent does.
       return value === 'delta' || value === 'lowmemory' ? 'delta' : value === 'cumulative' ? 'cumulative' : invalid
+    }
+    case 'protocol': {
+      const value = typeof raw === 'string' ? raw.trim().toLowerCase() : raw
+      return value === 'http/json' || value === 'http/protobuf' ? value : invalid
     }
   }
 }

@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises'
 import { performance } from 'node:perf_hooks'
 import { CONFIG_KEYS, describeValue, loadConfig, type AgentConfig } from './config.js'
-import { readCa } from './exporter.js'
+import { contentType, readCa } from './exporter.js'
 import { frameworkInfo } from './framework-info.js'
 import { PLAIN_HTTP, send, SendError } from './http-transport.js'
 import { Logger } from './logger.js'
@@ -74,14 +74,16 @@ async function checkEndpoint(config: AgentConfig, problem: (text: string) => voi
     problem(`${base.hostname} does not resolve (${(err as Error).message}); check "endpoint".`)
     return
   }
-  const headers: Record<string, string> = { ...config.headers, 'content-type': 'application/json', 'user-agent': 'agent-node doctor' }
+  const headers: Record<string, string> = { ...config.headers, 'content-type': contentType(config.protocol), 'user-agent': 'agent-node doctor' }
   if (config.key) headers[config.keyHeader.toLowerCase()] = config.key
   const ca = readCa(config.caFile, new Logger('silent'))
   const url = new URL(`${config.endpoint}/v1/metrics`)
   const started = performance.now()
   try {
     // Referenced: this command waits for the answer (an agent's export never keeps an app alive).
-    const result = await send(url, Buffer.from('{"resourceMetrics":[]}'), { connectTimeoutMs: config.connectTimeoutMs, totalTimeoutMs: config.exportTimeoutMs, headers, ...(ca ? { ca } : {}) }, true).done
+    // An empty report in the agent's protocol: an empty protobuf message has no bytes.
+    const empty = config.protocol === 'http/protobuf' ? Buffer.alloc(0) : Buffer.from('{"resourceMetrics":[]}')
+    const result = await send(url, empty, { connectTimeoutMs: config.connectTimeoutMs, totalTimeoutMs: config.exportTimeoutMs, headers, ...(ca ? { ca } : {}) }, true).done
     const ms = Math.round(performance.now() - started)
     say(`  connects and answers: HTTP ${result.status} in ${ms} ms`)
     if (result.status >= 200 && result.status < 300) say(`  accepts reports${config.key ? ' with this key' : ' without a key'}`)

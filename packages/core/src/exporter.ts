@@ -1,7 +1,7 @@
 import { gzip } from 'node:zlib'
 import { promisify } from 'node:util'
 import { readFileSync } from 'node:fs'
-import type { AgentConfig } from './config.js'
+import type { AgentConfig, OtlpProtocol } from './config.js'
 import { sendAtExit } from './exit-sender.js'
 import { describeError } from './guards.js'
 import type { Logger } from './logger.js'
@@ -38,7 +38,7 @@ export interface DropCounts {
   requests: number
 }
 
-export interface ExporterOptions extends Pick<AgentConfig, 'endpoint' | 'key' | 'keyHeader' | 'connectTimeoutMs' | 'exportTimeoutMs' | 'maxQueue' | 'maxQueueBytes' | 'compressMinBytes'>, Partial<Pick<AgentConfig, 'headers'>> {
+export interface ExporterOptions extends Pick<AgentConfig, 'endpoint' | 'key' | 'keyHeader' | 'connectTimeoutMs' | 'exportTimeoutMs' | 'maxQueue' | 'maxQueueBytes' | 'compressMinBytes'>, Partial<Pick<AgentConfig, 'headers' | 'protocol'>> {
   /** The CA to trust for an https endpoint (see `readCa`). */
   ca?: Buffer
   /** Payload ids start with it: the sender's instance id. */
@@ -114,7 +114,7 @@ export class Exporter {
       this.urls = undefined
     }
     // The configured headers never replace the content type or the key.
-    this.headers = { ...lowerCased(options.headers ?? {}), 'content-type': 'application/json', 'user-agent': 'agent-node' }
+    this.headers = { ...lowerCased(options.headers ?? {}), 'content-type': contentType(options.protocol ?? 'http/json'), 'user-agent': 'agent-node' }
     if (options.key) this.headers[options.keyHeader.toLowerCase()] = options.key
   }
 
@@ -390,6 +390,11 @@ export function readCa(file: string, logger: Logger): Buffer | undefined {
     logger.report('error', 'AGENT_CONFIG_VALUE', 'caFile', JSON.stringify(file), 'the configuration', 'a readable PEM file', `unused (${describeError(err)})`)
     return undefined
   }
+}
+
+/** The content type of the payloads' encoding, as OTLP/HTTP names it. */
+export function contentType(protocol: OtlpProtocol): string {
+  return protocol === 'http/protobuf' ? 'application/x-protobuf' : 'application/json'
 }
 
 function lowerCased(headers: Record<string, string>): Record<string, string> {

@@ -13,7 +13,7 @@ export { startClientCall, type CallPeer, type ClientCall } from './client-calls.
 export { wantContext } from './request-context.js'
 export { noteJobWorker, noteQueueDepth } from './jobs.js'
 export type { QueueDepth, JobSnapshot } from './aggregator.js'
-export { encodeMetrics, MetricsEncoding, encodeTraces, encodeLogs, resourceAttributes, type KeyValue } from './otlp-encoder.js'
+export { encodeMetrics, metricsBody, MetricsEncoding, encodeTraces, tracesBody, encodeLogs, logsBody, resourceAttributes, type KeyValue } from './otlp-encoder.js'
 export { newIdentity, type ProcessIdentity, type ProcessRole } from './process-identity.js'
 export { messages, type MessageCode } from './messages.js'
 export { Exporter, PAYLOAD_ID_HEADER } from './exporter.js'

@@ -10,11 +10,19 @@ import { newSpanId } from './trace-context.js'
 import type { FrameworkInfo } from './framework-info.js'
 import { performance } from 'node:perf_hooks'
 import { AGENT_VERSION } from './version.js'
+import { ByteWriter } from './byte-writer.js'
+import type { OtlpProtocol } from './config.js'
+import {
+  EXPONENTIAL_ATTRIBUTE_TAG, LOGS_REQUEST, METRICS_REQUEST, NUMBER_ATTRIBUTE_TAG, ProtoPointParts, ProtoWriter, TRACES_REQUEST, nanosBigint, writeExponentialPoint, writeMessage, writeNumberPoint,
+} from './otlp-protobuf.js'
 
 /**
  * OTLP/HTTP JSON encoding (opentelemetry-proto 1.x): lowerCamelCase fields,
  * 64-bit integers as decimal strings, trace and span ids as hex, enums as
- * numbers. Metrics are delta temporality.
+ * numbers. Metrics are delta temporality. Each payload is built once in this
+ * JSON form; `http/protobuf` writes the same object as protobuf
+ * (otlp-protobuf.ts). A metrics report's endpoint points, most of its bytes,
+ * skip the objects: they are written as bytes in either form.
  */
 type AnyValue = { stringValue: string } | { intValue: string } | { doubleValue: number } | { boolValue: boolean }
 export interface KeyValue { key: string; value: AnyValue }
@@ -133,23 +141,8 @@ function histogramPoint(h: HistogramData, attributes: KeyValue[], start: string,
   }
 }
 
-/** The per-endpoint metrics, in the order `endpointPoints` gives their data points. */
+/** The per-endpoint metrics: errors, aborted, duration, time and calls per layer, N+1 shapes (see `jsonPoints`). */
 const ENDPOINT_METRICS = 6
-
-/**
- * The data points of one endpoint, per metric: errors, aborted, duration
- * (whose count is the request count: it is not sent twice), then (for requests that called out) time and calls per layer and
- * the N+1 shapes, which may have none.
- */
-function endpointPoints(e: EndpointSnapshot, start: string, end: string): unknown[][] {
-  const attributes = [attr('http.request.method', e.method), attr('http.route', e.route)]
-  const sumPoint = (value: number, pointAttributes = attributes) => ({ attributes: pointAttributes, startTimeUnixNano: start, timeUnixNano: end, asInt: String(value) })
-  const layerTime: unknown[] = []
-  const layerCalls: unknown[] = []
-  const nPlusOne: unknown[] = []
-  insidePoints(e, attributes, start, end, layerTime, layerCalls, nPlusOne)
-  return [[sumPoint(e.errors)], [sumPoint(e.aborted)], [histogramPoint(e.histogram, attributes, start, end)], layerTime, layerCalls, nPlusOne]
-}
 
 /** An endpoint's or a job's time and calls per layer and its N+1 shapes, as data points added to the three lists. */
 function insidePoints(
@@ -166,7 +159,7 @@ function insidePoints(
   }
 }
 
-/** The request metrics of an interval with the given data points (per metric, see `endpointPoints`); the layer and N+1 metrics only where some endpoint has them. */
+/** The request metrics of an interval with the given data points (per metric, see `EndpointPoints`); the layer and N+1 metrics only where some endpoint has them. */
 function requestMetrics(interval: IntervalSnapshot, points: unknown[][], temporality: number) {
   const sumOf = (name: string, unit: string, dataPoints: unknown) => ({ name, unit, sum: { aggregationTemporality: temporality, isMonotonic: true, dataPoints } })
   // OpenTelemetry's conventions define the duration histogram (its count is the request count); errors and aborts are the agent's own.
@@ -255,79 +248,265 @@ function scopeMetrics(interval: IntervalSnapshot, runtime: RuntimeSnapshot | und
   return { scope, metrics }
 }
 
-/** Encodes at once; see `MetricsEncoding` for the same in slices. */
+/** Encodes at once, as JSON; see `MetricsEncoding` for the same in slices. */
 export function encodeMetrics(input: MetricsInput): string {
-  const encoding = new MetricsEncoding(input)
+  return metricsBody(input, 'http/json').toString('utf8')
+}
+
+/** Encodes at once, in `protocol`. */
+export function metricsBody(input: MetricsInput, protocol: OtlpProtocol): Buffer {
+  const encoding = new MetricsEncoding(input, protocol)
   encoding.step(Infinity)
-  return encoding.result().toString('utf8')
+  return encoding.result()
 }
 
 /** Where the data points of section `k`, metric `m` go in the skeleton. */
 const marker = (k: number, m: number) => `@agent-points-${k}-${m}@`
 const MARKERS = /\["@agent-points-(\d+)-(\d)@"\]/
+const MARKER = /^@agent-points-(\d+)-(\d)@$/
 
 /**
- * A metrics payload encoded a slice at a time, so an interval with hundreds
- * of endpoints never holds the event loop for long: the payload's skeleton is
- * built first, with a marker where each metric's data points go; `step`
- * encodes endpoints, then turns each metric's points into bytes, until its
- * time budget is spent; `result` copies the bytes into one body.
+ * The endpoint metrics' data points, per metric (errors, aborted, duration,
+ * then for requests that called out time and calls per layer and the N+1
+ * shapes, which may have none), written straight into bytes.
  */
-export class MetricsEncoding {
-  /** The skeleton cut at its markers: text, section, metric, text, ... */
-  private readonly parts: string[]
-  /** Per interval of the payload: its endpoints and, per request metric, their encoded points, then their bytes. */
-  private readonly sections: { interval: IntervalSnapshot; start: string; end: string; pieces: string[][]; bytes: Buffer[] }[] = []
-  private section = 0
-  private endpoint = 0
-  private converted = 0
 
-  constructor(input: MetricsInput) {
-    const text = skeleton(input, (interval) => {
-      const k = this.sections.length
-      this.sections.push({ interval, start: nanos(interval.startMs), end: nanos(interval.endMs), pieces: Array.from({ length: ENDPOINT_METRICS }, () => []), bytes: [] })
-      return Array.from({ length: ENDPOINT_METRICS }, (_, m) => [marker(k, m)])
-    })
-    this.parts = text.split(MARKERS)
+/**
+ * JSON: the body is written in order into one buffer, sized for it: the
+ * skeleton's text up to a metric's points, then that metric's points endpoint
+ * by endpoint, and so on. Each point is written whole (an endpoint's
+ * attributes again in each: copying them from a first writing cost more),
+ * mostly in short pieces the writer copies without a call into C++.
+ */
+class JsonMetricsBody {
+  /** The skeleton's text cut at its markers: text, section, metric, text, ... */
+  private readonly parts: string[]
+  private readonly w: ByteWriter
+  private part = 0
+  /** The next endpoint of the points being written; -1 while the text before them is not written yet. */
+  private endpoint = -1
+
+  constructor(skeletonText: string, private readonly sections: { interval: IntervalSnapshot; times: Buffer }[]) {
+    this.parts = skeletonText.split(MARKERS)
+    let size = skeletonText.length
+    for (const { interval } of sections) size += jsonPointsSize(interval)
+    // A little over, so it neither grows nor is copied smaller at the end (ByteWriter.compact).
+    this.w = new ByteWriter(Math.ceil(size * 1.1) + 1024)
   }
 
-  /** Encodes until `budgetMs` has passed (checked every 16 endpoints, and per metric); true once all is done. */
   step(budgetMs: number): boolean {
     const startedAt = performance.now()
-    const spent = () => performance.now() - startedAt > budgetMs
-    for (; this.section < this.sections.length; this.section++, this.endpoint = 0) {
-      const { interval, start, end, pieces } = this.sections[this.section]!
-      while (this.endpoint < interval.endpoints.length) {
-        const points = endpointPoints(interval.endpoints[this.endpoint++]!, start, end)
-        for (let m = 0; m < ENDPOINT_METRICS; m++) for (const point of points[m]!) pieces[m]!.push(JSON.stringify(point))
-        if ((this.endpoint & 15) === 0 && spent()) return false
+    const { parts, w } = this
+    while (this.part < parts.length) {
+      if (this.endpoint < 0) {
+        w.utf8(parts[this.part]!)
+        if (this.part + 1 === parts.length) break
+        w.byte(0x5b) // [
+        this.endpoint = 0
       }
+      const { interval, times } = this.sections[Number(parts[this.part + 1])]!
+      const metric = Number(parts[this.part + 2])
+      const endpoints = interval.endpoints
+      while (this.endpoint < endpoints.length) {
+        jsonPoints(w, metric, endpoints[this.endpoint++]!, times)
+        if ((this.endpoint & 15) === 0 && performance.now() - startedAt > budgetMs && this.endpoint < endpoints.length) return false
+      }
+      w.byte(0x5d) // ]
+      this.endpoint = -1
+      this.part += 3
     }
-    const total = this.sections.length * ENDPOINT_METRICS
-    for (; this.converted < total; this.converted++) {
-      const section = this.sections[Math.floor(this.converted / ENDPOINT_METRICS)]!
-      const m = this.converted % ENDPOINT_METRICS
-      section.bytes[m] = Buffer.from(`[${section.pieces[m]!.join(',')}]`)
-      section.pieces[m] = []
-      if (spent()) {
-        this.converted++
-        return this.converted === total
+    this.part = parts.length
+    return true
+  }
+
+  result(): Buffer {
+    return this.w.compact()
+  }
+}
+
+/** About what an interval's endpoint points take as JSON, a little more rather than less. */
+function jsonPointsSize(interval: IntervalSnapshot): number {
+  let size = 0
+  for (const e of interval.endpoints) {
+    const names = e.method.length + e.route.length
+    size += 3 * (270 + names) + 2 * e.histogram.counts.length
+    if (e.layers) size += e.layers.length * 2 * (330 + names)
+    for (const n of e.nPlusOne ?? []) size += 400 + names + 2 * n.statement.length
+  }
+  return size
+}
+
+/** An endpoint's data points of one metric, each after a comma but the first of its list. */
+function jsonPoints(w: ByteWriter, metric: number, e: EndpointSnapshot, times: Buffer): void {
+  switch (metric) {
+    case 0:
+      jsonPointStart(w, e, '', times)
+      return w.utf8(`,"asInt":"${e.errors}"}`)
+    case 1:
+      jsonPointStart(w, e, '', times)
+      return w.utf8(`,"asInt":"${e.aborted}"}`)
+    case 2: {
+      const h = e.histogram
+      jsonPointStart(w, e, '', times)
+      w.utf8(`,"count":"${h.count}","sum":${jsonNumber(h.sum)}`)
+      w.utf8(`,"scale":${HISTOGRAM_SCALE},"zeroCount":"${h.zeroCount}"`)
+      w.utf8(`,"positive":{"offset":${h.offset},"bucketCounts":`)
+      w.jsonCounts(h.counts)
+      if (h.count === 0) return w.utf8('}}')
+      w.utf8(`},"min":${jsonNumber(h.min)}`)
+      return w.utf8(`,"max":${jsonNumber(h.max)}}`)
+    }
+    case 3:
+      for (const l of e.layers ?? []) {
+        jsonPointStart(w, e, `,${jsonAttribute('agent.layer', l.layer)}`, times)
+        w.utf8(`,"asDouble":${jsonNumber(l.timeS)}}`)
+      }
+      return
+    case 4:
+      for (const l of e.layers ?? []) {
+        jsonPointStart(w, e, `,${jsonAttribute('agent.layer', l.layer)}`, times)
+        w.utf8(`,"asInt":"${l.calls}"}`)
+      }
+      return
+    case 5:
+      for (const n of e.nPlusOne ?? []) {
+        jsonPointStart(w, e, `,${jsonAttribute('agent.layer', n.layer)},${jsonAttribute('db.query.text', n.statement)}`, times)
+        w.utf8(`,"asInt":"${n.requests}"}`)
+      }
+  }
+}
+
+/** A point's opening: its attributes (the endpoint's, then `more`) and the interval's times. */
+function jsonPointStart(w: ByteWriter, e: EndpointSnapshot, more: string, times: Buffer): void {
+  if (w.buf[w.pos - 1] !== 0x5b) w.byte(0x2c) // , but after the list's [
+  w.bytes(METHOD_ATTRIBUTE)
+  w.jsonString(e.method)
+  w.bytes(ROUTE_ATTRIBUTE)
+  w.jsonString(e.route)
+  w.byte(0x7d) // }
+  w.byte(0x7d)
+  if (more) w.utf8(more)
+  w.bytes(times)
+}
+
+/** An endpoint's attributes around its method and route. */
+const METHOD_ATTRIBUTE = Buffer.from('{"attributes":[{"key":"http.request.method","value":{"stringValue":')
+const ROUTE_ATTRIBUTE = Buffer.from('}},{"key":"http.route","value":{"stringValue":')
+const jsonAttribute = (key: string, value: string) => `{"key":"${key}","value":{"stringValue":${JSON.stringify(value)}}}`
+/** As JSON.stringify writes a number. */
+const jsonNumber = (v: number) => (Number.isFinite(v) ? String(v) : 'null')
+
+/**
+ * Protobuf: each metric's points are written into a list of their own, an
+ * endpoint at a time; the body is written at the end, the skeleton with the
+ * lists in their places (the skeleton's messages need their lengths first).
+ */
+class ProtoMetricsBody {
+  private readonly sections: { interval: IntervalSnapshot; points: ProtoEndpointPoints }[]
+  private section = 0
+  private endpoint = 0
+
+  constructor(private readonly skeleton: object, intervals: IntervalSnapshot[]) {
+    this.sections = intervals.map((interval) => ({ interval, points: new ProtoEndpointPoints(interval) }))
+  }
+
+  step(budgetMs: number): boolean {
+    const startedAt = performance.now()
+    for (; this.section < this.sections.length; this.section++, this.endpoint = 0) {
+      const { interval, points } = this.sections[this.section]!
+      while (this.endpoint < interval.endpoints.length) {
+        points.add(interval.endpoints[this.endpoint++]!)
+        if ((this.endpoint & 15) === 0 && performance.now() - startedAt > budgetMs && this.endpoint < interval.endpoints.length) return false
       }
     }
     return true
   }
 
-  /** The body, once `step` returned true. */
   result(): Buffer {
-    const chunks: Buffer[] = [Buffer.from(this.parts[0]!)]
-    for (let i = 1; i < this.parts.length; i += 3) {
-      chunks.push(this.sections[Number(this.parts[i])]!.bytes[Number(this.parts[i + 1])]!, Buffer.from(this.parts[i + 2]!))
-    }
-    return Buffer.concat(chunks)
+    let pointBytes = 0
+    for (const s of this.sections) for (const list of s.points.lists) pointBytes += list.pos
+    const w = new ProtoWriter(pointBytes + 8192)
+    writeMessage(w, this.skeleton, METRICS_REQUEST, (into, text) => {
+      const found = MARKER.exec(text)
+      if (!found) return false
+      into.bytes(this.sections[Number(found[1])]!.points.lists[Number(found[2])]!.result())
+      return true
+    })
+    return w.compact()
   }
 }
 
-function skeleton(input: MetricsInput, points: (interval: IntervalSnapshot) => unknown[][]): string {
+/** Protobuf: each point an entry of its metric's data_points field, in one list per metric. */
+class ProtoEndpointPoints {
+  readonly lists: ProtoWriter[]
+  private readonly parts: ProtoPointParts
+
+  constructor(interval: IntervalSnapshot) {
+    this.parts = new ProtoPointParts(nanosBigint(interval.startMs), nanosBigint(interval.endMs))
+    // Sized for what they will hold, so they seldom grow.
+    const n = interval.endpoints.length
+    let buckets = 0
+    for (const e of interval.endpoints) buckets += e.histogram.counts.length
+    const counters = n * 96 + 64
+    this.lists = [new ProtoWriter(counters), new ProtoWriter(counters), new ProtoWriter(buckets + n * 160 + 64), new ProtoWriter(1024), new ProtoWriter(1024), new ProtoWriter(1024)]
+  }
+
+  add(e: EndpointSnapshot): void {
+    const { lists, parts } = this
+    const times = parts.times
+    const names = [['http.request.method', e.method], ['http.route', e.route]] as const
+    const attributes = parts.attributes(NUMBER_ATTRIBUTE_TAG, names)
+    writeNumberPoint(lists[0]!, attributes, times, e.errors, true)
+    writeNumberPoint(lists[1]!, attributes, times, e.aborted, true)
+    writeExponentialPoint(lists[2]!, parts.attributes(EXPONENTIAL_ATTRIBUTE_TAG, names), times, HISTOGRAM_SCALE, e.histogram)
+    for (const l of e.layers ?? []) {
+      const layered = parts.attributes(NUMBER_ATTRIBUTE_TAG, [...names, ['agent.layer', l.layer]])
+      writeNumberPoint(lists[3]!, layered, times, l.timeS, false)
+      writeNumberPoint(lists[4]!, layered, times, l.calls, true)
+    }
+    for (const n of e.nPlusOne ?? []) {
+      writeNumberPoint(lists[5]!, parts.attributes(NUMBER_ATTRIBUTE_TAG, [...names, ['agent.layer', n.layer], ['db.query.text', n.statement]]), times, n.requests, true)
+    }
+  }
+}
+
+/**
+ * A metrics payload encoded a slice at a time, so an interval with hundreds
+ * of endpoints never holds the event loop for long: the payload's skeleton
+ * (everything but the endpoints' data points) is built first as an object,
+ * with a marker where each endpoint metric's data points go; `step` writes
+ * the points as bytes until its time budget is spent; `result` is the body.
+ */
+export class MetricsEncoding {
+  private readonly body: JsonMetricsBody | ProtoMetricsBody
+
+  constructor(input: MetricsInput, protocol: OtlpProtocol = 'http/json') {
+    const intervals: IntervalSnapshot[] = []
+    const built = skeleton(input, (interval) => {
+      const k = intervals.push(interval) - 1
+      return Array.from({ length: ENDPOINT_METRICS }, (_, m) => [marker(k, m)])
+    })
+    this.body = protocol === 'http/protobuf'
+      ? new ProtoMetricsBody(built, intervals)
+      : new JsonMetricsBody(JSON.stringify(built), intervals.map((interval) => ({
+        interval,
+        // The attributes' end and the interval's times, the same in every point.
+        times: Buffer.from(`],"startTimeUnixNano":"${nanos(interval.startMs)}","timeUnixNano":"${nanos(interval.endMs)}"`),
+      })))
+  }
+
+  /** Encodes until `budgetMs` has passed (checked every 16 endpoints); true once all is done. */
+  step(budgetMs: number): boolean {
+    return this.body.step(budgetMs)
+  }
+
+  /** The body, once `step` returned true. */
+  result(): Buffer {
+    return this.body.result()
+  }
+}
+
+function skeleton(input: MetricsInput, points: (interval: IntervalSnapshot) => unknown[][]): object {
   const temporality = input.temporality === 'cumulative' ? CUMULATIVE : DELTA
   const own = scopeMetrics(input.interval, input.runtime, input.drops, temporality, points)
   if (input.lost && input.lost.length > 0) {
@@ -346,10 +525,27 @@ function skeleton(input: MetricsInput, points: (interval: IntervalSnapshot) => u
     const attributes = [...input.resource, attr(HAND_OVER_FROM, o.from), attr(HAND_OVER_THROUGH, o.through)]
     resourceMetrics.push({ resource: { attributes }, scopeMetrics: [scopeMetrics(o.interval, undefined, undefined, temporality, points)] })
   }
-  return JSON.stringify({ resourceMetrics })
+  return { resourceMetrics }
 }
 
 export function encodeTraces(resource: KeyValue[], traces: TraceRecord[]): string {
+  return JSON.stringify(tracesRequest(resource, traces))
+}
+
+/** The traces payload in `protocol`. */
+export function tracesBody(resource: KeyValue[], traces: TraceRecord[], protocol: OtlpProtocol): Buffer {
+  return body(tracesRequest(resource, traces), TRACES_REQUEST, protocol)
+}
+
+/** A request object in JSON form, as the body of `protocol`. */
+function body(request: object, schema: typeof TRACES_REQUEST, protocol: OtlpProtocol): Buffer {
+  if (protocol !== 'http/protobuf') return Buffer.from(JSON.stringify(request))
+  const w = new ProtoWriter(4096)
+  writeMessage(w, request, schema)
+  return w.compact()
+}
+
+function tracesRequest(resource: KeyValue[], traces: TraceRecord[]): object {
   const spans: unknown[] = []
   for (const t of traces) {
     const { traceId, spanId: root, parentSpanId, traceState } = t.trace
@@ -375,7 +571,7 @@ export function encodeTraces(resource: KeyValue[], traces: TraceRecord[]): strin
       })
     }
   }
-  return JSON.stringify({ resourceSpans: [{ resource: { attributes: resource }, scopeSpans: [{ scope, spans }] }] })
+  return { resourceSpans: [{ resource: { attributes: resource }, scopeSpans: [{ scope, spans }] }] }
 }
 
 export interface LogInput {
@@ -430,7 +626,16 @@ export function processStartLog(identity: ProcessIdentity, framework: FrameworkI
 }
 
 export function encodeLogs(resource: KeyValue[], logs: LogInput[]): string {
-  return JSON.stringify({
+  return JSON.stringify(logsRequest(resource, logs))
+}
+
+/** The logs payload in `protocol`. */
+export function logsBody(resource: KeyValue[], logs: LogInput[], protocol: OtlpProtocol): Buffer {
+  return body(logsRequest(resource, logs), LOGS_REQUEST, protocol)
+}
+
+function logsRequest(resource: KeyValue[], logs: LogInput[]): object {
+  return {
     resourceLogs: [{
       resource: { attributes: resource },
       scopeLogs: [{
@@ -446,5 +651,5 @@ export function encodeLogs(resource: KeyValue[], logs: LogInput[]): string {
         })),
       }],
     }],
-  })
+  }
 }

@@ -35,7 +35,7 @@ export class SlicedReports {
     this.enqueueWithin(report, Infinity)
   }
 
-  /** Encodes `report` a slice per turn of the event loop, then enqueues it. */
+  /** Encodes `report` a slice per turn of the event loop, from the next one on, then enqueues it. */
   inSlices(report: PendingReport): void {
     this.pending.add(report)
     const slice = () => {
@@ -51,7 +51,8 @@ export class SlicedReports {
       }
       this.pending.delete(report)
     }
-    slice()
+    // This turn took the interval and built the payload's skeleton: the endpoints start in the next.
+    setImmediate(slice)
   }
 
   /** Every report still in slices, finished and enqueued now. */

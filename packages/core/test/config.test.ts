@@ -42,6 +42,7 @@ const samples: Record<string, { good: unknown; bad: unknown; envGood: string }> 
   resourceAttributes: { good: { 'deployment.environment': 'prod' }, bad: 'env', envGood: 'deployment.environment=staging' },
   temporality: { good: 'cumulative', bad: 'sometimes', envGood: 'delta' },
   nPlusOneThreshold: { good: 3, bad: 1, envGood: '8' },
+  protocol: { good: 'http/protobuf', bad: 'grpc', envGood: 'http/json' },
 }
 
 test('every config key has a sample here', () => {
@@ -168,4 +169,13 @@ test('the OpenTelemetry variables are read beneath the AGENT_* ones', () => {
   assert.equal(loadConfig({ env: { OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs' }, cwd: emptyDir() }).config.name, 'from-attrs')
   const bad = problems(loadConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'nope' }, cwd: emptyDir() }))
   assert.match(bad[0]!, /OTEL_EXPORTER_OTLP_ENDPOINT/)
+})
+
+test('the protocol: http/protobuf from OTEL_EXPORTER_OTLP_PROTOCOL, and grpc, which the agent does not speak, named with what it keeps', () => {
+  assert.equal(loadConfig({ env: {}, cwd: emptyDir() }).config.protocol, 'http/json')
+  assert.equal(loadConfig({ env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf' }, cwd: emptyDir() }).config.protocol, 'http/protobuf')
+  assert.equal(loadConfig({ env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', AGENT_PROTOCOL: 'http/json' }, cwd: emptyDir() }).config.protocol, 'http/json')
+  const grpc = loadConfig({ env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' }, cwd: emptyDir() })
+  assert.equal(grpc.config.protocol, 'http/json')
+  assert.match(problems(grpc)[0]!, /"protocol" from the environment \(OTEL_EXPORTER_OTLP_PROTOCOL\) has value "grpc"; expected http\/json or http\/protobuf \(grpc is not supported\)/)
 })
