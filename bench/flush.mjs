@@ -4,9 +4,9 @@
 // makes it (taking the interval from the aggregator, then encoding it in the
 // agent's 1 ms slices), its total and its longest slice, in JSON and in
 // protobuf; the same encoded at once; the bytes of both, and gzip'd as the
-// exporter sends them (gzip runs in libuv's threadpool, off the loop). Then a
-// cluster worker's hand-over (taking its data and serializing it for IPC) and
-// the primary's merge of it. Medians over repeats, in ms (wall time: on a
+// exporter sends them (gzip runs in libuv's threadpool, off the loop), and the
+// taking of the interval alone. A cluster worker's hand-over and the primary's
+// merge are hand-off.mjs's (over real IPC). Medians over repeats, in ms (wall time: on a
 // busy machine other processes preempting the thread inflate it; this
 // machine's thread CPU clocks count in 4 ms ticks, too coarse to use).
 //   node flush.mjs [--repeats 30]
@@ -80,9 +80,6 @@ for (const endpoints of [1, 50, 500]) {
       gzipBytes: gzipSync(body).length,
     }
   }
-  // What one hand-over costs the worker: take the data and serialize it as IPC does (JSON).
-  row.handOver = time({ prepare: () => interval(endpoints), run: (agg) => JSON.stringify({ cmd: 'NODE_AGENT', type: 'interval', seq: 1, resource, interval: agg.drain(), final: false }) })
-  row.merge = time({ prepare: () => JSON.parse(JSON.stringify(interval(endpoints).drain())), run: (snapshot) => new Aggregator(1000).merge(snapshot) })
   rows.push(row)
 }
 
@@ -96,5 +93,5 @@ for (const r of rows) {
     process.stdout.write(`| ${r.endpoints} | ${protocol} | ${f(p.total)} | ${f(p.longest)} | ${p.turns} | ${f(p.atOnce)} | ${n(p.bytes)} | ${n(p.gzipBytes)} |\n`)
   }
 }
-process.stdout.write('\n| active endpoints | taking the interval (ms) | worker hand-over (ms) | primary merge per worker (ms) |\n|---:|---:|---:|---:|\n')
-for (const r of rows) process.stdout.write(`| ${r.endpoints} | ${f(r.take)} | ${f(r.handOver)} | ${f(r.merge)} |\n`)
+process.stdout.write('\n| active endpoints | taking the interval (ms) |\n|---:|---:|\n')
+for (const r of rows) process.stdout.write(`| ${r.endpoints} | ${f(r.take)} |\n`)
