@@ -5,8 +5,9 @@
 // queue health, and a worker at a pids ceiling.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
 import { startRedis, type DbServer } from '@agent/test-helpers/db-servers.ts'
 import { get } from '@agent/test-helpers/load.ts'
@@ -171,13 +172,16 @@ test('a sandboxed child that exits mid-job loses that job\'s measurement only, a
 test('a job that stalls (its worker blocked past its lock) counts once as stalled where it is found, and once as completed when it runs again; not as completed by the worker that lost it', async () => {
   const sink = await OtlpSink.start()
   const queue = `q-stall-${process.pid}`
-  const env = { AGENT_NAME: 'stall', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_LOG_LEVEL: 'warn', REDIS_PORT: String(redis.port), QUEUE: queue }
+  const release = join(mkdtempSync(join(tmpdir(), 'stall-')), 'release')
+  const env = { AGENT_NAME: 'stall', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_LOG_LEVEL: 'warn', REDIS_PORT: String(redis.port), QUEUE: queue, RELEASE: release }
   const checker = runFixture(join(FIXTURES, 'bullmq-stall.cjs'), { ...env, ROLE: 'checker' }, { execArgv: [], cwd })
   let hog: ReturnType<typeof runFixture> | undefined
   try {
     await checker.waitFor(/^checking/)
     hog = runFixture(join(FIXTURES, 'bullmq-stall.cjs'), { ...env, ROLE: 'hog' }, { execArgv: [], cwd })
     await checker.waitFor(/^stalled 1/, 30_000)
+    // The hog blocks until the stall was seen, however slowly the checker ran.
+    writeFileSync(release, '')
     await hog.waitFor(/^completed 1/, 30_000)
     checker.kill('SIGTERM')
     hog.kill('SIGTERM')
@@ -187,6 +191,7 @@ test('a job that stalls (its worker blocked past its lock) counts once as stalle
   } finally {
     checker.kill('SIGKILL')
     hog?.kill('SIGKILL')
+    rmSync(dirname(release), { recursive: true, force: true })
     await sink.close()
   }
 })
