@@ -2,8 +2,8 @@
 import http from 'node:http'
 import net from 'node:net'
 
-export const servers = { express: 'servers/express.mjs', fastify: 'servers/fastify.mjs', nest: 'servers/nest.cjs', 'express-cluster': 'servers/express-cluster.mjs' }
-const agentArgs = { express: ['--import', '@agent/express/register'], fastify: ['--import', '@agent/fastify/register'], nest: [], 'express-cluster': ['--import', '@agent/express/register'] }
+export const servers = { express: 'servers/express.mjs', fastify: 'servers/fastify.mjs', nest: 'servers/nest.cjs', plain: 'servers/plain.mjs', 'express-cluster': 'servers/express-cluster.mjs' }
+const agentArgs = { express: ['--import', '@agent/express/register'], fastify: ['--import', '@agent/fastify/register'], nest: [], plain: ['--import', '@agent/core/preload'], 'express-cluster': ['--import', '@agent/express/register'] }
 
 /** How each configuration loads into the server: the way each project's docs say. */
 export const modeArgs = {

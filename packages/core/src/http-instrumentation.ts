@@ -4,7 +4,7 @@ import type { Socket } from 'node:net'
 import { contextState, requestContext } from './request-context.js'
 import { RequestRecord, type RequestEnd } from './request-record.js'
 import type { RequestRecorder } from './request-recorder.js'
-import { kActiveRequest as kActive, kPipelinedRequests as kPipelined } from './symbols.js'
+import { kConnections, kPipelinedRequests as kPipelined } from './symbols.js'
 
 const START = 'http.server.request.start'
 const FINISH = 'http.server.response.finish'
@@ -14,14 +14,17 @@ const FINISH = 'http.server.response.finish'
  *
  * Not on req or res: Express swaps their prototypes on every request, so one
  * more own property there slows every later property access of Express's
- * (measured with callgrind: +19k instructions per request, against +4.5k here).
- * Not in a WeakMap entry per request either: ephemerons cost the GC (+8k on
- * Fastify). The connection's socket holds the record of the request it is
- * serving: after the connection's first request, one monomorphic store.
- * Requests pipelined behind one still in flight, the rare case, go to a WeakMap.
+ * (measured with callgrind: +19k instructions per request). Not on the
+ * socket either: Node's socket then carries a symbol of the agent's that the
+ * app can list (it cost no fewer instructions: callgrind, Fastify, 65.9k
+ * against 65.7k here). Not in a WeakMap entry per request (ephemerons cost
+ * the GC: +8k on Fastify), but one per connection: its socket's slot, found
+ * again at the response's end. Requests pipelined behind one still in
+ * flight, the rare case, go to a WeakMap of their own.
  */
-type SocketSlot = { [kActive]?: RequestRecord }
-const shared = globalThis as { [kPipelined]?: WeakMap<object, RequestRecord> }
+type ConnectionSlot = { record: RequestRecord | undefined }
+const shared = globalThis as { [kConnections]?: WeakMap<object, ConnectionSlot>; [kPipelined]?: WeakMap<object, RequestRecord> }
+const connections = (shared[kConnections] ??= new WeakMap<object, ConnectionSlot>())
 const pipelined = (shared[kPipelined] ??= new WeakMap<object, RequestRecord>())
 
 /**
@@ -34,7 +37,9 @@ export function recordOf(req: object): RequestRecord | undefined {
   const last = contextState.latest
   if (last !== undefined && last.req === req) return last
   try {
-    const active = (req as { socket?: SocketSlot | null }).socket?.[kActive]
+    // Not `req.socket`: a read from Express's request misses V8's caches (see route-map.ts of @agent/express).
+    const socket = Reflect.get(req, 'socket') as object | null | undefined
+    const active = socket ? connections.get(socket)?.record : undefined
     if (active !== undefined && active.req === req) return active
     return pipelined.get(req)
   } catch {
@@ -43,8 +48,8 @@ export function recordOf(req: object): RequestRecord | undefined {
 }
 
 /** A connection that closes while its request is unanswered: the client went away. */
-function onConnectionClose(this: SocketSlot): void {
-  const record = this[kActive]
+function onConnectionClose(this: object): void {
+  const record = connections.get(this)?.record
   if (record !== undefined && !record.done) record.owner?.end(record, true)
 }
 
@@ -82,8 +87,13 @@ export class HttpInstrumentation implements RequestEnd {
   }
 
   private start({ request, response, server }: { request: IncomingMessage; response: ServerResponse; server?: Server }): void {
-    // Another copy of the agent in this process may have taken it already.
-    if (recordOf(request) !== undefined) return
+    const socket = request.socket as Socket | null
+    const slot = socket ? connections.get(socket) : undefined
+    const active = slot?.record
+    // Another copy of the agent in this process may have taken it already:
+    // then it is its connection's record, or, behind one in flight, a pipelined one.
+    if (active !== undefined && (active.req === request || (!active.done && pipelined.has(request)))) return
+    if (socket === null && recordOf(request) !== undefined) return
     const url = request.url ?? '/'
     if (this.recorder.ignores(url)) return
     const record = new RequestRecord(request.method ?? 'GET', url)
@@ -91,11 +101,11 @@ export class HttpInstrumentation implements RequestEnd {
     record.res = response
     record.owner = this
     contextState.latest = record
-    const socket = request.socket as (Socket & SocketSlot) | null
-    const active = socket?.[kActive]
     if (socket && (active === undefined || active.done)) {
-      if (active === undefined) socket.on('close', onConnectionClose)
-      socket[kActive] = record
+      if (slot === undefined) {
+        connections.set(socket, { record })
+        socket.on('close', onConnectionClose)
+      } else slot.record = record
     } else {
       pipelined.set(request, record)
       response.on('close', onResponseClose)
@@ -112,8 +122,9 @@ export class HttpInstrumentation implements RequestEnd {
   private readonly onResponseFinish = (message: unknown) => {
     // The socket from the message, not `request.socket`: by now Express has
     // swapped the request's prototype, and reading from it would miss V8's caches.
-    const { request, socket } = message as { request: IncomingMessage; socket?: SocketSlot | null }
-    const record = socket?.[kActive]
+    const { request, socket } = message as { request: IncomingMessage; socket?: object | null }
+    const last = contextState.latest
+    const record = last !== undefined && last.req === request ? last : socket ? connections.get(socket)?.record : undefined
     // Pipelined requests end at their response's 'close', already listened to.
     if (record === undefined || record.req !== request || record.done) return
     // Named or not: a request no integration named is named at its end, by the

@@ -13,8 +13,8 @@ export const kForkHook = Symbol.for('@agent/core.fork-hook')
 export const kForkWrapped = Symbol.for('@agent/core.fork-wrapped')
 /** globalThis: the process-start report went out (agent.ts). */
 export const kProcessStartReported = Symbol.for('@agent/core.process-start-reported')
-/** A connection's socket: the record of the request it serves (http-instrumentation.ts). */
-export const kActiveRequest = Symbol.for('@agent/core.active-request')
+/** globalThis: each connection's socket -> the record of the request it serves (http-instrumentation.ts). */
+export const kConnections = Symbol.for('@agent/core.connections')
 /** globalThis: records of requests pipelined behind one in flight (http-instrumentation.ts). */
 export const kPipelinedRequests = Symbol.for('@agent/core.pipelined-requests')
 /** An http.Server: a cluster worker hands over at its 'close' (worker-link.ts). */
