@@ -30,31 +30,53 @@ export interface RequestEnd {
  * it through `request-naming.ts`, never by writing its fields.
  */
 export class RequestRecord {
-  readonly start = performance.now()
-  route: string | undefined = undefined
+  declare readonly method: string
+  declare readonly url: string
+  declare readonly start: number
+  declare route: string | undefined
   /** The handler's name where the framework has one (Nest: `Controller.method`). */
-  name: string | undefined = undefined
-  error: unknown = undefined
+  declare name: string | undefined
+  declare error: unknown
   /** Route parameters, where the framework keeps them off `req` (Fastify). */
-  params: Record<string, unknown> | undefined = undefined
+  declare params: Record<string, unknown> | undefined
   /** The app's spans and its calls out, in the order they ended (a call becomes a span on export). */
-  spans: (SpanRecord | ClientCall)[] | undefined = undefined
-  droppedSpans = 0
-  done = false
+  declare spans: (SpanRecord | ClientCall)[] | undefined
+  declare droppedSpans: number
+  declare done: boolean
   /** Started while the request context was off, so counted in `contextState.inFlight`. */
-  countedInFlight = false
+  declare countedInFlight: boolean
   /** The request and response while in flight (how `recordOf` tells it from the connection's next one); cleared at its end. */
-  req: object | undefined = undefined
-  res: object | undefined = undefined
+  declare req: object | undefined
+  declare res: object | undefined
   /** What ends it: the instrumentation that measured it. */
-  owner: RequestEnd | undefined = undefined
+  declare owner: RequestEnd | undefined
   /** Its trace context, made at first need (`traceOf`). */
-  trace: TraceContext | undefined = undefined
+  declare trace: TraceContext | undefined
   /** Time inside each layer, from its first client call on. */
-  layers: LayerClock | undefined = undefined
+  declare layers: LayerClock | undefined
   /** How often each statement shape ran, per layer (`layerIndex`), from its first statement on. */
-  statements: (Map<string, number> | undefined)[] | undefined = undefined
-  constructor(readonly method: string, readonly url: string) {}
+  declare statements: (Map<string, number> | undefined)[] | undefined
+  // Fields are declared and assigned here, not initialised in the class body: an ES2022 class field
+  // is defined property by property, a cost every request pays (callgrind: 0.16k on Fastify, 0.4k on Express).
+  constructor(method: string, url: string) {
+    this.method = method
+    this.url = url
+    this.start = performance.now()
+    this.route = undefined
+    this.name = undefined
+    this.error = undefined
+    this.params = undefined
+    this.spans = undefined
+    this.droppedSpans = 0
+    this.done = false
+    this.countedInFlight = false
+    this.req = undefined
+    this.res = undefined
+    this.owner = undefined
+    this.trace = undefined
+    this.layers = undefined
+    this.statements = undefined
+  }
 
   get startEpochMs(): number {
     return performance.timeOrigin + this.start

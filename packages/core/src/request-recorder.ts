@@ -147,7 +147,8 @@ export class RequestRecorder {
     const endMs = performance.now()
     const durationMs = endMs - record.start
     const status = res.statusCode
-    const named = record.route ?? this.lateRoute(res)
+    // The request as the record holds it, not `res.req`: a read from Express's response misses V8's caches.
+    const named = record.route ?? this.lateRoute((record.req ?? res.req) as object)
     const route = named ?? this.unroutedName(record.url, status, res)
     // A thrown error the app turned into a 4xx is captured, but the request did not fail.
     // In seconds, the unit OpenTelemetry's conventions give http.server.request.duration.
@@ -251,10 +252,10 @@ export class RequestRecorder {
     return undefined
   }
 
-  private lateRoute(res: ServerResponse): string | undefined {
+  private lateRoute(req: object): string | undefined {
     for (const resolve of this.routeResolvers) {
       try {
-        const route = resolve(res.req)
+        const route = resolve(req)
         if (route !== undefined) return route
       } catch {
         // a resolver never breaks the measurement
