@@ -25,10 +25,10 @@ function unmatchedClass(status: number): string {
   return cls >= 1 && cls <= 5 ? `(unmatched ${cls}xx)` : UNMATCHED_ROUTE
 }
 
-/** What a request's and a job's trace share: ids, timing, spans and the error's message. */
 /** A kept trace's span: a call out is made a span only now. */
 const exportedSpan = (span: SpanRecord | ClientCall): SpanRecord => (span instanceof ClientCall ? span.toSpan() : span)
 
+/** What a request's and a job's trace share: ids, timing, spans and the error's message. */
 function traceFields(record: RequestRecord, reason: TraceReason, durationMs: number, error = record.error) {
   return {
     trace: traceOf(record), reason, startEpochMs: record.startEpochMs, durationMs, spans: record.spans?.map(exportedSpan) ?? [], droppedSpans: record.droppedSpans,
