@@ -40,7 +40,7 @@ import { parseArgs } from 'node:util'
 import { gunzipSync } from 'node:zlib'
 import { tsImport } from 'tsx/esm/api'
 import { agentEnv, freePort, startSink } from './configurations.mjs'
-import { COMPILE_FUNCTIONS, GC_FUNCTIONS, INSTRUCTION_SEMI_SPACE_MB, V8_FLAGS, classify, distFingerprint, drive, parseCallgrind, probeArgs, semiSpace, startServer, valgrindAvailable } from './instructions.mjs'
+import { COMPILE_FUNCTIONS, GC_FUNCTIONS, INSTRUCTION_SEMI_SPACE_MB, V8_FLAGS, classify, distFingerprint, drive, median, parseCallgrind, pool, probeArgs, semiSpace, spread, startServer, valgrindAvailable } from './instructions.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const SERVER = 'servers/express-calls.cjs'
@@ -118,18 +118,6 @@ async function instructionRun({ node, mode, warmup, lead, window, dir, env, tag,
   if (keepSelf) result.self = selfPerRequest(profile.self, requests)
   if (!process.env.BENCH_KEEP_PROFILES) for (const f of readdirSync(dir)) if (f.startsWith(`calls-${mode}-${tag}.out`)) rmSync(join(dir, f))
   return result
-}
-
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2 }
-const spread = (xs) => ({ min: Math.min(...xs), median: median(xs), max: Math.max(...xs), all: xs })
-
-async function pool(tasks, jobs) {
-  const results = new Array(tasks.length)
-  let next = 0
-  await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, async () => {
-    while (next < tasks.length) { const i = next++; results[i] = await tasks[i]() }
-  }))
-  return results
 }
 
 /** Functions whose self cost per request the agent's runs add most to (median over repeats, against no agent). */

@@ -292,8 +292,8 @@ export function checkAllocation() {
   return JSON.parse(out)
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2 }
-const spread = (xs) => ({ min: Math.min(...xs), median: median(xs), max: Math.max(...xs), all: xs })
+export const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2 }
+export const spread = (xs) => ({ min: Math.min(...xs), median: median(xs), max: Math.max(...xs), all: xs })
 
 /** A fingerprint of the built agent the servers load (packages/*\/dist), to tell whether it changed during a run. */
 export function distFingerprint() {
@@ -308,7 +308,7 @@ export function distFingerprint() {
 }
 
 /** Runs a list of async tasks, `jobs` at a time, in order. */
-async function pool(tasks, jobs) {
+export async function pool(tasks, jobs) {
   const results = new Array(tasks.length)
   let next = 0
   await Promise.all(Array.from({ length: Math.min(jobs, tasks.length) }, async () => {
