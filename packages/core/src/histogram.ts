@@ -31,6 +31,20 @@ export function bucketIndex(value: number): number {
   return i < MIN_INDEX ? MIN_INDEX : i > MAX_INDEX ? MAX_INDEX : i
 }
 
+/** The first bucket of `counts` that holds a value (its length if none does). */
+function firstCounted(counts: number[]): number {
+  let i = 0
+  while (i < counts.length && counts[i] === 0) i++
+  return i
+}
+
+/** The last bucket of `counts` that holds a value, from `first` on (`first - 1` if none does). */
+function lastCounted(counts: number[], first: number): number {
+  let i = counts.length - 1
+  while (i >= first && counts[i] === 0) i--
+  return i
+}
+
 export class LatencyHistogram implements HistogramData {
   count = 0
   sum = 0
@@ -96,10 +110,8 @@ export class LatencyHistogram implements HistogramData {
     if (other.count === 0) return this
     this.addSummary(other.count, other.sum, other.min, other.max, other.zeroCount)
     const theirs = other.counts
-    let first = 0
-    let last = theirs.length - 1
-    while (first <= last && theirs[first] === 0) first++
-    while (last >= first && theirs[last] === 0) last--
+    const first = firstCounted(theirs)
+    const last = lastCounted(theirs, first)
     if (first > last) return this
     const from = other.offset + first
     if (from < MIN_INDEX || other.offset + last > MAX_INDEX) {
@@ -161,10 +173,8 @@ export class LatencyHistogram implements HistogramData {
   data(copy: boolean): HistogramData {
     if (!copy) return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: this.offset, counts: this.counts }
     const counts = this.counts
-    let first = 0
-    let last = counts.length - 1
-    while (first <= last && counts[first] === 0) first++
-    while (last >= first && counts[last] === 0) last--
+    const first = firstCounted(counts)
+    const last = lastCounted(counts, first)
     return { count: this.count, sum: this.sum, min: this.min, max: this.max, zeroCount: this.zeroCount, offset: first <= last ? this.offset + first : this.offset, counts: counts.slice(first, last + 1) }
   }
 

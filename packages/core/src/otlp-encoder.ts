@@ -144,7 +144,7 @@ function histogramPoint(h: HistogramData, attributes: KeyValue[], start: string,
 /** The per-endpoint metrics: errors, aborted, duration, time and calls per layer, N+1 shapes (see `jsonPoints`). */
 const ENDPOINT_METRICS = 6
 
-/** An endpoint's or a job's time and calls per layer and its N+1 shapes, as data points added to the three lists. */
+/** A job's time and calls per layer and its N+1 shapes, as data points added to the three lists (an endpoint's are written as bytes: `jsonPoints`, `ProtoEndpointPoints`). */
 function insidePoints(
   inside: Pick<EndpointSnapshot, 'layers' | 'nPlusOne'>, attributes: KeyValue[], start: string, end: string,
   layerTime: unknown[], layerCalls: unknown[], nPlusOne: unknown[],
@@ -159,7 +159,7 @@ function insidePoints(
   }
 }
 
-/** The request metrics of an interval with the given data points (per metric, see `EndpointPoints`); the layer and N+1 metrics only where some endpoint has them. */
+/** The request metrics of an interval with the given data points (per metric, see `ENDPOINT_METRICS`); the layer and N+1 metrics only where some endpoint has them. */
 function requestMetrics(interval: IntervalSnapshot, points: unknown[][], temporality: number) {
   const sumOf = (name: string, unit: string, dataPoints: unknown) => ({ name, unit, sum: { aggregationTemporality: temporality, isMonotonic: true, dataPoints } })
   // OpenTelemetry's conventions define the duration histogram (its count is the request count); errors and aborts are the agent's own.
@@ -264,12 +264,6 @@ export function metricsBody(input: MetricsInput, protocol: OtlpProtocol): Buffer
 const marker = (k: number, m: number) => `@agent-points-${k}-${m}@`
 const MARKERS = /\["@agent-points-(\d+)-(\d)@"\]/
 const MARKER = /^@agent-points-(\d+)-(\d)@$/
-
-/**
- * The endpoint metrics' data points, per metric (errors, aborted, duration,
- * then for requests that called out time and calls per layer and the N+1
- * shapes, which may have none), written straight into bytes.
- */
 
 /**
  * JSON: the body is written in order into one buffer, sized for it: the
