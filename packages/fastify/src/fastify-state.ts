@@ -10,12 +10,8 @@ export interface FastifyState {
   instances: WeakSet<object>
   /** The route table of each Fastify server, by its HTTP server. */
   tables: WeakMap<object, RouteTable>
-  /** Fastify 4's `Reply.prototype` objects whose `send` notes errors. */
+  /** The `Reply.prototype` objects whose `send` names requests and notes errors (one per Fastify copy). */
   replies: WeakSet<object>
-  /** Subscribed to `tracing:fastify.request.handler` (Fastify 5). */
-  handlerChannel: boolean
-  /** Subscribed to `http.server.request.start` (Fastify 4 names requests there). */
-  startChannel: boolean
 }
 
 const g = globalThis as { [kState]?: FastifyState }
@@ -24,6 +20,4 @@ export const state: FastifyState = (g[kState] ??= {
   instances: new WeakSet(),
   tables: new WeakMap(),
   replies: new WeakSet(),
-  handlerChannel: false,
-  startChannel: false,
 })
