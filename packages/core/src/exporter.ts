@@ -5,7 +5,7 @@ import type { AgentConfig, OtlpProtocol } from './config.js'
 import { sendAtExit } from './exit-sender.js'
 import { describeError } from './guards.js'
 import type { Logger } from './logger.js'
-import { PLAIN_HTTP, send, SendError, type PendingSend, type SendResult } from './http-transport.js'
+import { NOT_HTTP, PLAIN_HTTP, send, SendError, type PendingSend, type SendResult } from './http-transport.js'
 
 const gzipAsync = promisify(gzip)
 
@@ -418,6 +418,8 @@ function failureFix(error: SendError | undefined): string {
       return 'The endpoint does not speak TLS: use http:// in "endpoint", or enable TLS on the collector.'
     case 'ECONNRESET':
       return 'The collector closed the connection; check that "endpoint" points at an OTLP/HTTP receiver.'
+    case NOT_HTTP:
+      return 'Its answer is not HTTP/1.1; check that "endpoint" points at an OTLP/HTTP receiver.'
   }
   return 'The collector is slow or unavailable.'
 }

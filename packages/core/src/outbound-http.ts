@@ -2,7 +2,6 @@ import dc from 'node:diagnostics_channel'
 import http, { type ClientRequest, type IncomingMessage } from 'node:http'
 import { startClientCall, type CallPeer, type ClientCall } from './client-calls.js'
 import { normalizePath } from './endpoint-normalizer.js'
-import { isTransportAgent } from './http-transport.js'
 import { kImplicitHeaderWrapped } from './symbols.js'
 import { TRACEPARENT, TRACESTATE } from './trace-context.js'
 
@@ -39,7 +38,7 @@ export class OutboundHttp {
   }
 
   private startHttp(request: ClientRequest): ClientCall | undefined {
-    if (!this.enabled || isTransportAgent((request as { agent?: unknown }).agent) || this.calls.has(request)) return undefined
+    if (!this.enabled || this.calls.has(request)) return undefined
     const protocol = request.protocol ?? 'http:'
     const host = String(request.getHeader('host') ?? request.host)
     const port = Number(/:(\d+)$/.exec(host)?.[1] ?? (protocol === 'https:' ? 443 : 80))
