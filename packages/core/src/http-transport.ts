@@ -147,13 +147,23 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 // A header value HTTP allows: no CR, LF or other control characters, nothing beyond latin1.
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/
 
-/** The request line and headers; throws on a header HTTP does not allow (it could split the request). */
+/**
+ * The request line and headers; throws on a header HTTP does not allow (it
+ * could split the request). Credentials in the endpoint's URL are sent as
+ * Basic authorization, as `http.request` does, unless a header gives one.
+ */
 function requestHead(url: URL, length: number, headers: Record<string, string>): string {
   let head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`
+  let authorized = false
   for (const name of Object.keys(headers)) {
     const value = String(headers[name])
     if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) throw new SendError('network', `the header "${name}" has a character HTTP does not allow in its name or value; fix it in "headers"`, 'ERR_INVALID_CHAR')
-    if (name.toLowerCase() !== 'content-length' && name.toLowerCase() !== 'host') head += `${name}: ${value}\r\n`
+    const lower = name.toLowerCase()
+    if (lower === 'authorization') authorized = true
+    if (lower !== 'content-length' && lower !== 'host') head += `${name}: ${value}\r\n`
+  }
+  if (!authorized && (url.username !== '' || url.password !== '')) {
+    head += `authorization: Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}\r\n`
   }
   return `${head}content-length: ${length}\r\n\r\n`
 }
@@ -276,8 +286,11 @@ export function send(url: URL, body: Buffer, options: SendOptions, startRef = fa
         fail(failureOf(err))
       },
     }
+    // One write of both (no small segment left waiting on Nagle's algorithm for the server's delayed ACK).
+    socket.cork()
     socket.write(head, 'latin1')
     socket.write(body)
+    socket.uncork()
   })
 
   return {

@@ -52,6 +52,21 @@ test('a POST with its headers and body; the next send reuses the kept-alive conn
   await s.close()
 })
 
+test("credentials in the endpoint's URL go as Basic authorization, unless a header gives one", async () => {
+  const seen: (string | undefined)[] = []
+  const s = await server((req, res) => {
+    seen.push(req.headers.authorization)
+    res.end('{}')
+  })
+  const withUser = new URL(s.url)
+  withUser.username = 'ann'
+  withUser.password = 'p@ss word'
+  await send(withUser, Buffer.from('{}'), options).done
+  await send(withUser, Buffer.from('{}'), { ...options, headers: { ...options.headers, Authorization: 'Bearer t' } }).done
+  assert.deepEqual(seen, [`Basic ${Buffer.from('ann:p@ss word').toString('base64')}`, 'Bearer t'])
+  await s.close()
+})
+
 test('a connection the collector closed while idle is not reused: the next send opens another', async () => {
   // The collector closes each connection 50 ms after its answer, as an idle timeout would.
   const s = await server((req, res) => res.end('{}', () => setTimeout(() => req.socket.destroy(), 50)))
