@@ -96,9 +96,7 @@ export class HttpInstrumentation implements RequestEnd {
     if (socket === null && recordOf(request) !== undefined) return
     const url = request.url ?? '/'
     if (this.recorder.ignores(url)) return
-    // While no request enters the context, a finished record is held by its connection only: the next request takes it.
-    const method = request.method ?? 'GET'
-    const record = active !== undefined && active.done && !contextState.wanted ? active.reuse(method, url) : new RequestRecord(method, url)
+    const record = new RequestRecord(request.method ?? 'GET', url)
     record.req = request
     record.res = response
     record.owner = this

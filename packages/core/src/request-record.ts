@@ -26,14 +26,13 @@ export interface RequestEnd {
 
 /**
  * One request in flight: the central record every part of the agent reads or
- * names. Allocated once per request, or once per connection while nothing can
- * hold a finished one (`reuse`); spans only when made. Integrations name it
- * through `request-naming.ts`, never by writing its fields.
+ * names. Allocated once per request; spans only when made. Integrations name
+ * it through `request-naming.ts`, never by writing its fields.
  */
 export class RequestRecord {
-  declare method: string
-  declare url: string
-  declare start: number
+  declare readonly method: string
+  declare readonly url: string
+  declare readonly start: number
   declare route: string | undefined
   /** The handler's name where the framework has one (Nest: `Controller.method`). */
   declare name: string | undefined
@@ -77,36 +76,6 @@ export class RequestRecord {
     this.trace = undefined
     this.layers = undefined
     this.statements = undefined
-  }
-
-  /**
-   * Makes this finished record the next request's on its connection: one record
-   * per connection instead of one per request (the record was most of what the
-   * agent allocated per request). Safe only while no request has entered the
-   * request context: then nothing but its connection, and
-   * `contextState.latest` (checked against `req`), holds a finished record
-   * (see `HttpInstrumentation.start`). Every field as the constructor sets it:
-   * assigned there too, so that V8 lays the fields out in the object itself.
-   */
-  reuse(method: string, url: string): this {
-    this.method = method
-    this.url = url
-    this.start = performance.now()
-    this.route = undefined
-    this.name = undefined
-    this.error = undefined
-    this.params = undefined
-    this.spans = undefined
-    this.droppedSpans = 0
-    this.done = false
-    this.countedInFlight = false
-    this.req = undefined
-    this.res = undefined
-    this.owner = undefined
-    this.trace = undefined
-    this.layers = undefined
-    this.statements = undefined
-    return this
   }
 
   get startEpochMs(): number {

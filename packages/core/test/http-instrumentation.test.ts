@@ -5,22 +5,20 @@ import net from 'node:net'
 import { once } from 'node:events'
 import { HttpInstrumentation, recordOf } from '../src/http-instrumentation.ts'
 import type { RequestRecord } from '../src/request-record.ts'
-import { contextState } from '../src/request-context.ts'
 
 interface Finished { url: string; aborted: boolean; record: RequestRecord }
 
 /** A real server measured by the instrumentation alone; `handle` answers each request. */
 async function measured(handle: (req: IncomingMessage, res: ServerResponse) => void) {
   const finished: Finished[] = []
-  /** The url of the record `recordOf` gave inside each request's handler (a record may serve the connection's next request later). */
-  const seen = new Map<string, string | undefined>()
+  const seen = new Map<string, RequestRecord | undefined>()
   const instrumentation = new HttpInstrumentation(
     { ignores: () => false, finish: (record, _res, aborted) => void finished.push({ url: record.url, aborted, record }) },
     { onRequestStart: () => {} },
   )
   instrumentation.enable()
   const server = http.createServer((req, res) => {
-    seen.set(req.url!, recordOf(req)?.url)
+    seen.set(req.url!, recordOf(req))
     handle(req, res)
   })
   server.listen(0, '127.0.0.1')
@@ -55,36 +53,25 @@ async function rawExchange(port: number, requests: string, until: RegExp): Promi
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`
 
-test('each request on a keep-alive connection is measured on its own: one record per connection while the context is off, one per request once it is on; none outlives its response', async () => {
+test('each request on a keep-alive connection has its own record, and none outlives its response', async () => {
   const requests: IncomingMessage[] = []
   const s = await measured((req, res) => { requests.push(req); res.end('ok') })
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-  const wanted = contextState.wanted
-  /** Three requests on the one connection: the records they finished with. */
-  const three = async (prefix: string) => {
-    const from = s.finished.length
+  try {
     for (const path of ['/a', '/b', '/c']) {
-      const res = await new Promise<IncomingMessage>((resolve, reject) => http.get({ host: '127.0.0.1', port: s.port, path: prefix + path, agent }, resolve).on('error', reject))
+      const res = await new Promise<IncomingMessage>((resolve, reject) => http.get({ host: '127.0.0.1', port: s.port, path, agent }, resolve).on('error', reject))
       res.resume()
       await once(res, 'end')
     }
     await new Promise((r) => setTimeout(r, 50))
-    const finished = s.finished.slice(from)
-    assert.deepEqual(finished.map((f) => [f.url, f.aborted]), [[`${prefix}/a`, false], [`${prefix}/b`, false], [`${prefix}/c`, false]])
-    return new Set(finished.map((f) => f.record))
-  }
-  try {
-    contextState.wanted = false
-    assert.equal((await three('/off')).size, 1, 'the connection reuses its finished record')
-    contextState.wanted = true
-    assert.equal((await three('/on')).size, 3, 'a record a request entered the context with may be held by its async work: never reused')
-    assert.equal(new Set(requests.map((r) => r.socket)).size, 1, 'one connection served all six')
-    // While each ran, its own record; the connection keeps at most the last record, never a request.
-    assert.deepEqual([...s.seen.entries()].map(([url, seenUrl]) => seenUrl === url), [true, true, true, true, true, true])
+    assert.equal(new Set(requests.map((r) => r.socket)).size, 1, 'one connection served all three')
+    assert.deepEqual(s.finished.map((f) => [f.url, f.aborted]), [['/a', false], ['/b', false], ['/c', false]])
+    assert.deepEqual([...s.seen.entries()].map(([url, record]) => record?.url === url), [true, true, true])
+    assert.equal(new Set(s.finished.map((f) => f.record)).size, 3)
+    // The connection keeps at most the last record, never a request.
     for (const req of requests) assert.equal(recordOf(req), undefined)
     for (const f of s.finished) assert.equal(f.record.req, undefined)
   } finally {
-    contextState.wanted = wanted
     agent.destroy()
     await s.close()
   }
@@ -97,7 +84,7 @@ test('requests pipelined on one connection are measured each on its own', async 
     await rawExchange(s.port, get('/a') + get('/b') + get('/c'), /(ok[\s\S]*){3}/)
     await new Promise((r) => setTimeout(r, 50))
     assert.deepEqual(s.finished.map((f) => [f.url, f.aborted]), [['/a', false], ['/b', false], ['/c', false]])
-    assert.deepEqual([...s.seen.entries()].map(([url, seenUrl]) => seenUrl === url), [true, true, true])
+    assert.deepEqual([...s.seen.entries()].map(([url, record]) => record?.url === url), [true, true, true])
     for (const req of requests) assert.equal(recordOf(req), undefined)
   } finally {
     await s.close()
@@ -114,8 +101,8 @@ test('a request pipelined behind a slow one is measured on its own', async () =>
     const text = await rawExchange(s.port, get('/slow') + get('/fast'), /slow[\s\S]*fast/)
     assert.match(text, /slow[\s\S]*fast/, 'HTTP/1.1 answers pipelined requests in order')
     await new Promise((r) => setTimeout(r, 50))
-    assert.equal(s.seen.get('/slow'), '/slow')
-    assert.equal(s.seen.get('/fast'), '/fast')
+    assert.equal(s.seen.get('/slow')?.url, '/slow')
+    assert.equal(s.seen.get('/fast')?.url, '/fast')
     assert.deepEqual(s.finished.map((f) => [f.url, f.aborted]).sort(), [['/fast', false], ['/slow', false]])
   } finally {
     await s.close()
