@@ -67,6 +67,9 @@ export const V8_FLAGS = [
   // Old-generation limit = live bytes x 1.3 after each major GC, instead of a
   // factor V8 derives from the GC's and the mutator's measured speeds.
   '--heap-growing-percent=30',
+  // PERF_MAP=1 (with BENCH_KEEP_PROFILES=1): V8 writes /tmp/perf-PID.map, which names the JIT code
+  // that callgrind can only list by address (PID: the `pid:` line of the kept profile).
+  ...(process.env.PERF_MAP ? ['--perf-basic-prof'] : []),
 ]
 /** The young generation, fixed (no growing or shrinking): 16 MB semi-spaces, the size V8 grows to here under load. */
 export const INSTRUCTION_SEMI_SPACE_MB = 16
