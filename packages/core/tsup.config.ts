@@ -1,5 +1,5 @@
 import { copyFile } from 'node:fs/promises'
-import { build, defineConfig } from 'tsup'
+import { defineConfig } from 'tsup'
 import { tsupBase } from '../../tsup.base.ts'
 
 export default defineConfig({
@@ -15,8 +15,5 @@ export default defineConfig({
   // The exit-time sender's child runs as a file of its own, beside the bundle.
   async onSuccess() {
     await copyFile('src/exit-sender-child.cjs', 'dist/exit-sender-child.cjs')
-    // The export thread's file, beside the bundle and whole in itself: the thread loads only the HTTP
-    // client, not the chunk that holds the agent. Built once the main entries (which clean dist/) are.
-    await build({ ...tsupBase, entry: ['src/export-thread-worker.ts'], dts: false, clean: false, splitting: false, silent: true, config: false })
   },
 })

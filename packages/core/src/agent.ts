@@ -6,13 +6,11 @@ import { ClusterHub } from './cluster-hub.js'
 import { loadConfig, withoutCredentials, type AgentConfig } from './config.js'
 import { CumulativeTotals } from './cumulative-totals.js'
 import { processExitHook, type ExitFlushes } from './exit-hook.js'
-import { ExportThread, type Send } from './export-thread.js'
 import { Exporter, readCa, type ExporterOptions } from './exporter.js'
 import { ENV_INHERITED_OPTIONS, hasPreload, installForkHook, preloadPath, type ForkObserver } from './fork-hook.js'
 import type { FrameworkInfo } from './framework-info.js'
 import { GuardedFactory, describeError, type ResourceCreators } from './guards.js'
 import { HttpInstrumentation, type RequestStartObserver } from './http-instrumentation.js'
-import { send as sendHere } from './http-transport.js'
 import { clientInstrumentations } from './client-instrumentations.js'
 import { Logger } from './logger.js'
 import { Once } from './once.js'
@@ -60,8 +58,6 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
   framework: FrameworkInfo | undefined
   readonly recorder: RequestRecorder
   readonly exporter: Exporter
-  /** Where the exporter's sends are made, unless `exportThread` is off (see `sendOne`). */
-  private readonly exportThread: ExportThread | undefined
   private readonly factory: GuardedFactory
   private readonly runtime = new RuntimeSampler()
   private readonly http: HttpInstrumentation
@@ -103,22 +99,10 @@ export class Agent implements ExitFlushes, ForkObserver, IntervalOwner, RequestS
     this.factory = new GuardedFactory(this.logger, creators)
     this.identity = newIdentity()
     this.recorder = new RequestRecorder(this.config)
-    this.exportThread = this.config.exportThread ? new ExportThread(this.factory) : undefined
-    this.exporter = new Exporter(this.exporterOptions(), this.logger, this.sendOne)
+    this.exporter = new Exporter(this.exporterOptions(), this.logger)
     this.reports = new SlicedReports(this.exporter, this.logger)
     this.http = new HttpInstrumentation(this.recorder, this)
   }
-
-  /**
-   * One POST of the exporter's. A cluster worker (not PM2's) hands its data to
-   * the primary, and sends little itself (its start report; what a dead
-   * primary never exported): on its own thread, rather than keep a thread of
-   * about 10 MB in every worker.
-   */
-  private readonly sendOne: Send = (url, body, options, startRef) =>
-    this.exportThread !== undefined && !(this.identity.role === 'worker' && this.identity.pm2 !== true)
-      ? this.exportThread.send(url, body, options, startRef)
-      : sendHere(url, body, options, startRef)
 
   private exporterOptions(): ExporterOptions {
     const ca = readCa(this.config.caFile, this.logger)

@@ -21,8 +21,6 @@ export interface AgentConfig {
   maxQueueBytes: number
   ignorePaths: string[]
   instrumentWorkerThreads: boolean
-  /** Sends from a worker thread of the agent's own (export-thread.ts); false: from the app's thread. */
-  exportThread: boolean
   slowRequestMs: number
   maxEndpoints: number
   sensitiveKeys: string[]
@@ -80,7 +78,6 @@ export const CONFIG_SPEC: { [K in keyof AgentConfig]: KeySpec<K> } = {
   maxQueueBytes: ms(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   ignorePaths: { kind: 'list', default: [] },
   instrumentWorkerThreads: { kind: 'boolean', default: false },
-  exportThread: { kind: 'boolean', default: true },
   slowRequestMs: ms(500, 0, 3_600_000),
   maxEndpoints: ms(500, 1, 100_000),
   sensitiveKeys: { kind: 'list', default: ['password', 'passwd', 'secret', 'token', 'key', 'auth', 'credential', 'session', 'cookie', 'csrf', 'ssn', 'card'] },

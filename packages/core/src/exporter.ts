@@ -5,8 +5,7 @@ import type { AgentConfig, OtlpProtocol } from './config.js'
 import { sendAtExit } from './exit-sender.js'
 import { describeError } from './guards.js'
 import type { Logger } from './logger.js'
-import type { Send } from './export-thread.js'
-import { NOT_HTTP, PLAIN_HTTP, send as sendHere, SendError, type PendingSend, type SendResult } from './http-transport.js'
+import { NOT_HTTP, PLAIN_HTTP, send, SendError, type PendingSend, type SendResult } from './http-transport.js'
 
 const gzipAsync = promisify(gzip)
 
@@ -101,8 +100,7 @@ export class Exporter {
   private urls: Record<Signal, URL> | undefined
   private headers: Record<string, string> = {}
 
-  /** `send`: how one POST is made (the export thread's, or on this thread). */
-  constructor(options: ExporterOptions, private readonly logger: Logger, private readonly send: Send = sendHere) {
+  constructor(options: ExporterOptions, private readonly logger: Logger) {
     this.configure(options)
   }
 
@@ -211,7 +209,7 @@ export class Exporter {
         body = await gzipAsync(body)
         headers['content-encoding'] = 'gzip'
       }
-      const pending = this.send(url, body, { connectTimeoutMs: this.options.connectTimeoutMs, totalTimeoutMs: this.options.exportTimeoutMs, headers, ...(this.options.ca ? { ca: this.options.ca } : {}) }, this.delivering)
+      const pending = send(url, body, { connectTimeoutMs: this.options.connectTimeoutMs, totalTimeoutMs: this.options.exportTimeoutMs, headers, ...(this.options.ca ? { ca: this.options.ca } : {}) }, this.delivering)
       this.inFlight!.pending = pending
       result = await pending.done
     } catch (err) {

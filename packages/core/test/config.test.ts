@@ -31,7 +31,6 @@ const samples: Record<string, { good: unknown; bad: unknown; envGood: string }> 
   maxQueueBytes: { good: 65536, bad: 1, envGood: '131072' },
   ignorePaths: { good: ['/health'], bad: 42, envGood: '/a,/b' },
   instrumentWorkerThreads: { good: true, bad: 'yes please', envGood: 'false' },
-  exportThread: { good: false, bad: 'sometimes', envGood: 'true' },
   slowRequestMs: { good: 100, bad: null, envGood: '200' },
   maxEndpoints: { good: 50, bad: 1e9, envGood: '60' },
   sensitiveKeys: { good: ['pin'], bad: [1, 2], envGood: 'pin,otp' },
