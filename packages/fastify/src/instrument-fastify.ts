@@ -18,8 +18,9 @@ import { RouteTable, type RouteSeen } from './route-table.js'
  *   each request and notes its error. Not Fastify 5's
  *   `tracing:fastify.request.handler` channel: with a subscriber, Fastify
  *   builds a store object, a closure and an argument list for every request
- *   and publishes up to four messages (callgrind: +1.1k instructions and
- *   about 300 bytes per request, against no allocation for this wrapper).
+ *   and publishes up to four messages (measured: the agent's allocation per
+ *   Fastify request +660 bytes with it, +181 with this wrapper, which
+ *   allocates nothing).
  */
 
 type Instance = FastifyInstance & { initialConfig?: Record<string, unknown> }
@@ -53,12 +54,13 @@ interface ReplyLike {
  * Errors are made before they reach it, so no stack holds an agent frame.
  */
 function observeReplies(instance: Instance): void {
-  const Reply = (instance as unknown as Record<symbol, { prototype?: object } | undefined>)[symbolOf(instance, 'fastify.Reply') ?? Symbol()]
+  const replySymbol = symbolOf(instance, 'fastify.Reply')
+  const Reply = replySymbol !== null ? (instance as unknown as Record<symbol, { prototype?: object } | undefined>)[replySymbol] : undefined
   let proto = Reply?.prototype as Record<string, unknown> | null | undefined
   while (proto && !Object.prototype.hasOwnProperty.call(proto, 'send')) proto = Object.getPrototypeOf(proto) as Record<string, unknown> | null
   if (!proto || state.replies.has(proto) || typeof proto.send !== 'function') return
   const original = proto.send as (this: unknown, payload?: unknown) => unknown
-  // Fastify's own symbols, found on the first reply (null: this Fastify has none).
+  // Fastify's own symbols, found on the first reply and its request (null: this Fastify has none).
   let routeContext: symbol | null | undefined
   let isError: symbol | null | undefined
   const observe = (reply: ReplyLike, payload: unknown) => {
