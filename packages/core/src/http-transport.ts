@@ -42,7 +42,7 @@ const TLS_CODES = new Set([
 const MAX_BODY = 4096
 /** After a 2xx (already a success), how long its body may take to end before the socket is let go. */
 const SUCCESS_BODY_GRACE_MS = 250
-/** Idle connections kept per collector, and how long one may idle before it is closed rather than reused. */
+/** Idle connections kept (to any collector), and how long one may idle before it is closed rather than reused. */
 const MAX_IDLE = 2
 const IDLE_MS = 30_000
 /** The code of an answer that is not HTTP/1.x (as Node's parser names such errors). */
