@@ -82,8 +82,9 @@ function observeReplies(instance: Instance): void {
     } catch {
       // never into the app
     }
-    // `call` for the common one argument: `arguments` is then never made.
-    return arguments.length === 1 ? original.call(this, payload) : Reflect.apply(original, this, arguments)
+    // `send(payload)` takes one argument (Fastify 4 and 5). Not `arguments`: a function that reads it
+    // makes the object on every call until it is optimized (measured on Node 24: 35 bytes per request).
+    return original.call(this, payload)
   }
 }
 
