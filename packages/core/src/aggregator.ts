@@ -97,7 +97,6 @@ export class EndpointStats extends CallStats {
     super()
   }
 
-  /** `copy`: false when these stats are dropped next (a drain), so the snapshot may keep their buckets. */
   /** No data, its buckets kept: the next interval's merges need not build them again. */
   clear(): void {
     this.count = 0
@@ -109,6 +108,7 @@ export class EndpointStats extends CallStats {
     this.nPlusOne = undefined
   }
 
+  /** `copy`: false when these stats are dropped next (a drain), so the snapshot may keep their buckets. */
   toSnapshot(copy = true): EndpointSnapshot {
     const snapshot: EndpointSnapshot = { method: this.method, route: this.route, count: this.count, errors: this.errors, aborted: this.aborted, histogram: this.histogram.data(copy) }
     if (!this.routed) snapshot.unrouted = true
@@ -168,13 +168,20 @@ export interface QueueDepth {
   failed: number
 }
 
+/** The stats of `method` among a route's (a route has one to a few methods: a scan beats a second map look-up). */
+function ofMethod(stats: EndpointStats[] | undefined, method: string): EndpointStats | undefined {
+  if (stats !== undefined) for (let i = 0; i < stats.length; i++) if (stats[i]!.method === method) return stats[i]
+  return undefined
+}
+
 /**
- * Per-interval aggregation per endpoint, in place: a request costs two map
- * look-ups and a histogram increment. The number of endpoints is capped; the
+ * Per-interval aggregation per endpoint, in place: a request costs one map
+ * look-up and a histogram increment. The number of endpoints is capped; the
  * rest share one overflow bucket per method so memory stays bounded.
  */
 export class Aggregator {
-  private byMethod = new Map<string, Map<string, EndpointStats>>()
+  /** Per route, its stats per method. */
+  private byRoute = new Map<string, EndpointStats[]>()
   /** Endpoints in all, and those that count against `maxEndpoints` (the routed ones). */
   private size = 0
   private routedSize = 0
@@ -199,20 +206,17 @@ export class Aggregator {
 
   /** An endpoint's stats, made where new (past the cap, its method's overflow). */
   endpoint(method: string, route: string, routed: boolean): EndpointStats {
-    let routes = this.byMethod.get(method)
-    if (routes === undefined) {
-      routes = new Map()
-      this.byMethod.set(method, routes)
-    }
-    let stats = routes.get(route)
+    let stats = ofMethod(this.byRoute.get(route), method)
     if (stats === undefined) {
       if (routed && this.routedSize >= this.maxEndpoints) {
         route = OVERFLOW_ROUTE
-        stats = routes.get(route)
+        stats = ofMethod(this.byRoute.get(route), method)
       }
       if (stats === undefined) {
         stats = new EndpointStats(method, route, routed)
-        routes.set(route, stats)
+        const methods = this.byRoute.get(route)
+        if (methods !== undefined) methods.push(stats)
+        else this.byRoute.set(route, [stats])
         this.size++
         if (routed) this.routedSize++
       }
@@ -278,9 +282,9 @@ export class Aggregator {
   /** The data so far, as a copy; nothing is reset. */
   snapshot(now = Date.now(), copy = true): IntervalSnapshot {
     const endpoints: EndpointSnapshot[] = []
-    for (const routes of this.byMethod.values()) {
+    for (const methods of this.byRoute.values()) {
       // An endpoint kept by `drainKeeping` with nothing yet this interval is not in it.
-      for (const s of routes.values()) if (s.count > 0) endpoints.push(s.toSnapshot(copy))
+      for (const s of methods) if (s.count > 0) endpoints.push(s.toSnapshot(copy))
     }
     const snapshot: IntervalSnapshot = { startMs: this.startMs, endMs: now, endpoints }
     if (this.jobs.size > 0) snapshot.jobs = [...this.jobs.values()].map((j) => j.toSnapshot(copy))
@@ -299,17 +303,15 @@ export class Aggregator {
     const snapshot = this.snapshot(now, true)
     this.size = 0
     this.routedSize = 0
-    for (const [method, routes] of this.byMethod) {
-      for (const [route, stats] of routes) {
-        if (stats.count === 0) {
-          routes.delete(route)
-          continue
-        }
+    for (const [route, methods] of this.byRoute) {
+      const kept = methods.filter((stats) => stats.count > 0)
+      for (const stats of kept) {
         stats.clear()
         this.size++
         if (stats.routed) this.routedSize++
       }
-      if (routes.size === 0) this.byMethod.delete(method)
+      if (kept.length === 0) this.byRoute.delete(route)
+      else this.byRoute.set(route, kept)
     }
     this.jobs = new Map()
     this.queues = new Map()
@@ -321,7 +323,7 @@ export class Aggregator {
   drain(now = Date.now()): IntervalSnapshot {
     // The stats go with this interval: their buckets need no copy.
     const snapshot = this.snapshot(now, false)
-    this.byMethod = new Map()
+    this.byRoute = new Map()
     this.jobs = new Map()
     this.queues = new Map()
     this.size = 0
