@@ -23,7 +23,15 @@ export function agentEnv(sinkUrl, flushIntervalMs) {
 
 export const freePort = () => new Promise((resolve) => { const s = net.createServer().listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)) }) })
 
-/** The sink every agent exports to: answers 200 and counts the payloads (requests with a body). */
+/**
+ * The sink every agent exports to: answers 200 and counts the payloads (requests with a body).
+ * Each answer closes its connection, so an exporter's socket goes through its whole life (connect,
+ * answer, close) at its first export, before any measured window, as a production exporter's does
+ * within its first report intervals. A kept-alive connection was closed by this server's 5 s idle
+ * timeout at a point that depended on valgrind's pace, often inside a window, where the stream
+ * functions that the close reached for the first time with a client socket were deoptimized and
+ * optimized again: 20k-38k instructions of compilation per Fastify request, once per process.
+ */
 export async function startSink() {
   const counts = { payloads: 0, bytes: 0 }
   const server = http.createServer((req, res) => {
@@ -32,7 +40,7 @@ export async function startSink() {
     req.on('end', () => {
       counts.bytes += bytes
       if (bytes > 0) counts.payloads++
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}')
+      res.writeHead(200, { 'content-type': 'application/json', connection: 'close' }).end('{}')
     })
   })
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -9,17 +9,23 @@
 //      flags below that make GC and compilation as deterministic as V8 allows;
 //   2. WARMUP requests (4 keep-alive connections from this process) let the JIT
 //      settle (Express's optimizations level off at 6,000 to 10,000 requests);
-//   3. more requests (uncounted, LEAD at most) until V8 runs a major GC by
-//      itself (probe.cjs prints a line at each);
-//   4. `callgrind_control -i on`, requests until the next major GC or WINDOW
-//      requests, `callgrind_control --dump`: the dump holds exactly the window
-//      (start-up and warm-up never counted), a whole GC cycle where there is
+//   3. `callgrind_control -i on`, then SETTLE requests, counted and thrown
+//      away: valgrind translates the code again with instrumentation, and for
+//      a while requests take far longer than their own work (at first over
+//      the agent's 500 ms slow-request line, so the agent kept them as slow
+//      traces and V8 deoptimized and optimized its request-end code again:
+//      20k-38k instructions of compilation per Fastify request, in the window);
+//   4. more requests (LEAD at most) until V8 runs a major GC by itself
+//      (probe.cjs prints a line at each), `callgrind_control --zero`;
+//   5. requests until the next major GC or WINDOW requests,
+//      `callgrind_control --dump`: the dump holds exactly the window
+//      (start-up, warm-up and settling never counted), a whole GC cycle where there is
 //      one. A major GC is followed by a wave of re-optimization (Express under
 //      valgrind: some 40 functions, 8M instructions each), so a window that held part of a
 //      cycle, or a wave without its cycle, would swing by 100k+ per request.
 //      (No full GC forced at the start: after one, Fastify, which runs no major
 //      GC by itself for 30,000 requests, pays a wave it would never pay.)
-//   5. the dump is split by function (see classify below) and divided by the
+//   6. the dump is split by function (see classify below) and divided by the
 //      requests served in the window.
 // Allocation is measured apart, without valgrind: the same server and flags
 // but a 1 GiB young generation, so that no GC runs inside the window (checked
@@ -27,7 +33,7 @@
 // its start is what the window allocated. probe.cjs checks the method on a
 // known allocation first (--check-allocation runs only that).
 //   node instructions.mjs [--frameworks express,fastify,nest --modes none,agent,otel
-//                          --repeats 3 --warmup 8000 --lead 5000 --window 4000 --jobs 2
+//                          --repeats 3 --warmup 8000 --settle 500 --lead 5000 --window 4000 --jobs 2
 //                          --alloc-warmup 8000 --alloc-window 5000 --json out.json]
 import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -239,12 +245,13 @@ export const probeArgs = ['--require', './probe.cjs']
 const probe = (line) => JSON.parse(line.replace(/^probe /, ''))
 
 /**
- * One repeat under callgrind: after `warmup` requests, requests until V8 runs a major GC by itself (at most
- * `lead` of them, uncounted), then the window: from that major GC to the next, or `window` requests if none
+ * One repeat under callgrind: after `warmup` requests, instrumentation on and `settle` requests (valgrind's
+ * slow start of instrumented code), requests until V8 runs a major GC by itself (at most `lead` of them),
+ * counters zeroed, then the window: from that major GC to the next, or `window` requests if none
  * comes first. Whole GC cycles: a major GC and the re-optimization that follows it are charged once per
  * cycle, as a long-running server pays them.
  */
-async function instructionRun({ fw, mode, warmup, lead, window, dir, env, tag }) {
+async function instructionRun({ fw, mode, warmup, settle, lead, window, dir, env, tag }) {
   const port = await freePort()
   const file = join(dir, `${fw}-${mode}-${tag}.out`)
   const args = ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${file}`, process.execPath, ...V8_FLAGS, ...semiSpace(INSTRUCTION_SEMI_SPACE_MB), ...probeArgs, ...modeArgs[mode](fw), servers[fw]]
@@ -253,9 +260,11 @@ async function instructionRun({ fw, mode, warmup, lead, window, dir, env, tag })
   let cycle
   try {
     await drive(port, warmup)
+    execFileSync('callgrind_control', ['--instr=on', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
+    await drive(port, settle)
     const m0 = s.majors()
     await drive(port, lead, () => s.majors() > m0)
-    execFileSync('callgrind_control', ['--instr=on', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
+    execFileSync('callgrind_control', ['--zero', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
     const m1 = s.majors()
     requests = await drive(port, window, () => s.majors() > m1)
     cycle = m1 > m0 && s.majors() > m1 // the window ran from one major GC to the next
@@ -325,7 +334,7 @@ export async function pool(tasks, jobs) {
  * for allocation; runs are ordered repeat by repeat (round-robin over the
  * configurations) and `jobs` at a time.
  */
-export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup = 8000, lead = 5000, window = 4000, allocWarmup = 8000, allocWindow = 5000, jobs = 2, env = process.env, log = () => {} }) {
+export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup = 8000, settle = 500, lead = 5000, window = 4000, allocWarmup = 8000, allocWindow = 5000, jobs = 2, env = process.env, log = () => {} }) {
   const dir = mkdtempSync(join(tmpdir(), 'agent-instructions-'))
   const configs = frameworks.flatMap((fw) => modes.map((mode) => ({ fw, mode })))
   const runs = new Map(configs.map((c) => [`${c.fw}/${c.mode}`, { instructions: [], allocation: [] }]))
@@ -336,7 +345,7 @@ export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup
     for (let r = 1; r <= repeats; r++) {
       for (const c of configs) {
         tasks.push(async () => {
-          const x = await instructionRun({ ...c, warmup, lead, window, dir, env, tag: r })
+          const x = await instructionRun({ ...c, warmup, settle, lead, window, dir, env, tag: r })
           runs.get(`${c.fw}/${c.mode}`).instructions.push(x)
           log(`[${elapsed()}] ${c.fw} ${c.mode} #${r}: ${(x.total / 1000).toFixed(1)}k instructions/request = app ${(x.app / 1000).toFixed(1)}k + GC ${(x.gc / 1000).toFixed(1)}k + compile ${(x.compile / 1000).toFixed(1)}k (${x.requests} requests, ${x.scavenges} scavenges, ${x.majors} major GCs in the window${x.cycle ? ', which ended at a major GC' : ''})\n`)
         })
@@ -375,7 +384,7 @@ export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup
       bytes: r.bytes.median - base.bytes.median,
     }
   }
-  return { rows, repeats, warmup, lead, window, allocWarmup, allocWindow, seconds: Math.round((Date.now() - started) / 1000) }
+  return { rows, repeats, warmup, settle, lead, window, allocWarmup, allocWindow, seconds: Math.round((Date.now() - started) / 1000) }
 }
 
 /** Targets of issue 18: instructions the agent adds per request, the app's own work. */
@@ -411,6 +420,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       modes: { type: 'string', default: 'none,agent,otel' },
       repeats: { type: 'string', default: '3' },
       warmup: { type: 'string', default: '8000' },
+      settle: { type: 'string', default: '500' },
       lead: { type: 'string', default: '5000' },
       window: { type: 'string', default: '4000' },
       'alloc-warmup': { type: 'string', default: '8000' },
@@ -436,7 +446,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const before = distFingerprint()
   try {
     const result = await measurePerRequest({
-      frameworks: opt.frameworks.split(','), modes: opt.modes.split(','), repeats: Number(opt.repeats), warmup: Number(opt.warmup), lead: Number(opt.lead), window: Number(opt.window),
+      frameworks: opt.frameworks.split(','), modes: opt.modes.split(','), repeats: Number(opt.repeats), warmup: Number(opt.warmup), settle: Number(opt.settle), lead: Number(opt.lead), window: Number(opt.window),
       allocWarmup: Number(opt['alloc-warmup']), allocWindow: Number(opt['alloc-window']), jobs: Number(opt.jobs), env, log: (s) => process.stderr.write(s),
     })
     const after = distFingerprint()
