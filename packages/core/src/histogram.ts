@@ -26,45 +26,9 @@ export interface HistogramData {
   counts: number[]
 }
 
-/**
- * The bucket of a value, read from its bits instead of `Math.log2`, which
- * V8 leaves to its C library (callgrind: 84 instructions of a Fastify
- * request's 62k). A double is 2^e * m with m in [1, 2): the octave is e, and
- * the bucket within it is how many of the octave's bounds 2^(j/64) lie below
- * m. The top 8 bits of m name one of 256 equal slices of [1, 2); no slice
- * holds more than one bound (bounds are at least 2^(1/64) - 1 ~ 0.0109
- * apart, slices 1/256 ~ 0.0039 wide), so the bounds below a slice's start
- * and one comparison give that count. It agrees with `Math.log2` but for a
- * value within rounding of a bound, where either may be the one off.
- */
-const SLICE_BITS = 8
-const SLICES = 1 << SLICE_BITS
-/** Bounds 2^(j/64), j = 1..63, below each slice's start. */
-const boundsBelowSlice = new Int32Array(SLICES)
-/** The bound inside each slice, or 2 (above every m) where none is. */
-const boundInSlice = new Float64Array(SLICES).fill(2)
-for (let j = 1; j < PER_OCTAVE; j++) {
-  const bound = 2 ** (j / PER_OCTAVE)
-  const slice = Math.floor((bound - 1) * SLICES)
-  boundInSlice[slice] = bound
-  for (let s = slice + 1; s < SLICES; s++) boundsBelowSlice[s]!++
-}
-const bits = new Float64Array(1)
-const words = new Uint32Array(bits.buffer)
-/** The word holding sign, exponent and the mantissa's top 20 bits. */
-const HIGH = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0
-
-/** For finite values above zero: bucket i holds (base^i, base^(i+1)]. */
+/** Bucket i holds (base^i, base^(i+1)]. */
 export function bucketIndex(value: number): number {
-  bits[0] = value
-  const high = words[HIGH]!
-  const octave = (high >>> 20) - 1023
-  // m itself: the same mantissa under exponent 0.
-  words[HIGH] = (high & 0xfffff) | 0x3ff00000
-  const m = bits[0]!
-  // A power of two is its lower octave's top bound.
-  const slice = (high >>> (20 - SLICE_BITS)) & (SLICES - 1)
-  const i = m === 1 ? octave * PER_OCTAVE - 1 : octave * PER_OCTAVE + boundsBelowSlice[slice]! + (m > boundInSlice[slice]! ? 1 : 0)
+  const i = Math.ceil(Math.log2(value) * PER_OCTAVE) - 1
   return i < MIN_INDEX ? MIN_INDEX : i > MAX_INDEX ? MAX_INDEX : i
 }
 

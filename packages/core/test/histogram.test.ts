@@ -25,18 +25,10 @@ function skewed(n: number, seed: number): number[] {
 
 const exact = (sorted: number[], q: number) => sorted[Math.floor(q * (sorted.length - 1))]!
 
-/** The definition: bucket i holds (base^i, base^(i+1)], base = 2^(1/64), clamped to the index bounds. */
 const LOWEST = Math.floor(Math.log2(1e-9) * 64)
 const HIGHEST = Math.ceil(Math.log2(1e12) * 64)
-const byLog2 = (v: number) => Math.min(Math.max(Math.ceil(Math.log2(v) * 64) - 1, LOWEST), HIGHEST)
 
-test('bucketIndex puts a value in the bucket its logarithm names', () => {
-  const r = rng(7)
-  // Twelve orders of magnitude each side of a second.
-  for (let i = 0; i < 200_000; i++) {
-    const v = Math.exp((r() - 0.5) * 55)
-    assert.equal(bucketIndex(v), byLog2(v), `value ${v}`)
-  }
+test('bucketIndex: bucket i holds (base^i, base^(i+1)], base = 2^(1/64), within the index bounds', () => {
   // Beside every bound of every octave: the value just below it is in the lower bucket, just above in the upper one.
   for (let octave = -29; octave <= 38; octave++) {
     for (let j = 0; j < 64; j++) {
@@ -44,8 +36,6 @@ test('bucketIndex puts a value in the bucket its logarithm names', () => {
       const upper = octave * 64 + j
       assert.equal(bucketIndex(bound * (1 - 1e-12)), upper - 1, `below 2^(${octave} + ${j}/64)`)
       assert.equal(bucketIndex(bound * (1 + 1e-12)), upper, `above 2^(${octave} + ${j}/64)`)
-      // At the bound itself both computations round; they agree to the bucket or one off.
-      assert.ok(Math.abs(bucketIndex(bound) - byLog2(bound)) <= 1)
     }
   }
   assert.equal(bucketIndex(1), -1, 'a power of two is the top of its lower bucket')
