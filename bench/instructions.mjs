@@ -113,8 +113,13 @@ export function valgrindAvailable() {
  * Sequential keep-alive requests from 4 connections: `count` of them, or fewer if `stop()` turns true
  * first (no new request is sent then; those in flight finish). Resolves with the number served.
  */
-export async function drive(port, count, stop = () => false, path = '/users/42') {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 4 })
+/**
+ * `count` requests (fewer if `stop` says so) from 4 keep-alive connections. `connections`: an
+ * http.Agent to keep using after this call (the caller destroys it); by default the connections
+ * are new and closed at the end.
+ */
+export async function drive(port, count, stop = () => false, path = '/users/42', connections = undefined) {
+  const agent = connections ?? new http.Agent({ keepAlive: true, maxSockets: 4 })
   const one = () => new Promise((resolve, reject) => {
     http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
       if (res.statusCode !== 200) reject(new Error(`GET ${path} answered ${res.statusCode}`))
@@ -127,7 +132,7 @@ export async function drive(port, count, stop = () => false, path = '/users/42')
   try {
     await Promise.all(Array.from({ length: 4 }, async () => { while (sent < count && !stop()) { sent++; await one(); served++ } }))
   } finally {
-    agent.destroy()
+    if (connections === undefined) agent.destroy()
   }
   return served
 }
@@ -258,18 +263,24 @@ async function instructionRun({ fw, mode, warmup, settle, lead, window, dir, env
   const s = await startServer({ command: 'valgrind', args, env: { ...env, PORT: String(port), BENCH_MODE: mode, BENCH_PROBE_MAJOR: '1' }, what: `${fw}/${mode} under callgrind`, timeoutMs: 300_000 })
   let requests
   let cycle
+  // The same 4 connections from the first request to the last: a new one meets code of the agent's
+  // (a connection's first request, its close) that the warm-up ran only for the first 4, and V8
+  // deoptimized and optimized the request path again inside the window (Nest: 100k instructions of
+  // compilation per request) when each phase opened connections of its own.
+  const connections = new http.Agent({ keepAlive: true, maxSockets: 4 })
   try {
-    await drive(port, warmup)
+    await drive(port, warmup, undefined, undefined, connections)
     execFileSync('callgrind_control', ['--instr=on', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
-    await drive(port, settle)
+    await drive(port, settle, undefined, undefined, connections)
     const m0 = s.majors()
-    await drive(port, lead, () => s.majors() > m0)
+    await drive(port, lead, () => s.majors() > m0, undefined, connections)
     execFileSync('callgrind_control', ['--zero', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
     const m1 = s.majors()
-    requests = await drive(port, window, () => s.majors() > m1)
+    requests = await drive(port, window, () => s.majors() > m1, undefined, connections)
     cycle = m1 > m0 && s.majors() > m1 // the window ran from one major GC to the next
     execFileSync('callgrind_control', ['--dump', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
   } finally {
+    connections.destroy()
     await s.stop()
   }
   const dump = readdirSync(dir).find((f) => f.startsWith(`${fw}-${mode}-${tag}.out.`))
@@ -284,16 +295,20 @@ async function allocationRun({ fw, mode, warmup, window, env }) {
   const port = await freePort()
   const args = [...V8_FLAGS, ...semiSpace(ALLOCATION_SEMI_SPACE_MB), ...probeArgs, ...modeArgs[mode](fw), servers[fw]]
   const s = await startServer({ command: process.execPath, args, env: { ...env, PORT: String(port), BENCH_MODE: mode, BENCH_PROBE_GCS: '1' }, what: `${fw}/${mode}`, timeoutMs: 60_000 })
+  // One set of connections throughout, as in instructionRun (code deoptimized inside the window runs
+  // unoptimized, and unoptimized code boxes numbers that optimized code keeps in registers).
+  const connections = new http.Agent({ keepAlive: true, maxSockets: 4 })
   try {
-    await drive(port, warmup)
+    await drive(port, warmup, undefined, undefined, connections)
     s.server.kill('SIGUSR2')
     const start = probe(await s.nextLine(/^probe /, 30_000))
-    await drive(port, window)
+    await drive(port, window, undefined, undefined, connections)
     s.server.kill('SIGUSR2')
     const end = probe(await s.nextLine(/^probe /, 30_000))
     if (end.gcs !== 0) throw new Error(`${fw}/${mode}: ${end.gcs} GC(s) inside the allocation window: raise the young generation or shorten the window`)
     return { bytes: (end.bytes - start.bytes) / window }
   } finally {
+    connections.destroy()
     await s.stop()
   }
 }
