@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events'
 import net from 'node:net'
 import tls from 'node:tls'
 import { ResponseError, ResponseReader } from './http-response-reader.js'
@@ -40,6 +41,7 @@ const TLS_CODES = new Set([
  * endless body costs the app nothing more.
  */
 const MAX_BODY = 4096
+const READ_SIZE = 4096
 /** After a 2xx (already a success), how long its body may take to end before the socket is let go. */
 const SUCCESS_BODY_GRACE_MS = 250
 /** Idle connections kept (to any collector), and how long one may idle before it is closed rather than reused. */
@@ -75,16 +77,25 @@ interface Exchange {
 /** One socket to a collector, with its listeners for life: they forward to the send using it, or close it while it idles. */
 class Connection {
   exchange: Exchange | undefined = undefined
+  /** Called once the socket is connected (and secured): the send waiting for it clears its connect deadline. */
+  connected: (() => void) | undefined = undefined
   idleSince = 0
   constructor(readonly socket: net.Socket, readonly key: string, readonly ca: string | Buffer | undefined) {
-    socket.on('data', (chunk: Buffer) => (this.exchange ? this.exchange.data(chunk) : this.close()))
-    socket.on('end', () => (this.exchange ? this.exchange.ended() : this.close()))
-    socket.on('close', () => {
+    const on = EventEmitter.prototype.on
+    if (socket instanceof tls.TLSSocket) socket.on('data', (chunk: Buffer) => this.data(chunk))
+    on.call(socket, socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => this.connected?.())
+    on.call(socket, 'end', () => (this.exchange ? this.exchange.ended() : this.close()))
+    on.call(socket, 'close', () => {
       this.exchange?.ended()
       forget(this)
     })
     // Always listened to: an 'error' with no listener would be thrown into the app.
-    socket.on('error', (err: NodeJS.ErrnoException) => (this.exchange ? this.exchange.failed(err) : this.close()))
+    on.call(socket, 'error', (err: NodeJS.ErrnoException) => (this.exchange ? this.exchange.failed(err) : this.close()))
+  }
+
+  data(chunk: Buffer): void {
+    if (this.exchange) this.exchange.data(chunk)
+    else this.close()
   }
 
   close(): void {
@@ -131,8 +142,10 @@ function connect(url: URL, ca: string | Buffer | undefined): Connection {
   const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
   const isHttps = url.protocol === 'https:'
   const port = Number(url.port) || (isHttps ? 443 : 80)
-  const socket = isHttps ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...(ca !== undefined ? { ca } : {}) }) : net.connect({ host, port })
-  return new Connection(socket, keyOf(url), ca)
+  let connection: Connection | undefined
+  const onread = { buffer: () => Buffer.allocUnsafe(READ_SIZE), callback: (n: number, buf: Buffer) => connection!.data(buf.subarray(0, n)) }
+  const socket = isHttps ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...(ca !== undefined ? { ca } : {}) }) : net.connect({ host, port, onread })
+  return (connection = new Connection(socket, keyOf(url), ca))
 }
 
 /** Parses Retry-After (seconds or an HTTP date) into ms, bounded. */
@@ -222,7 +235,7 @@ export function send(url: URL, body: Buffer, options: SendOptions, startRef = fa
     else socket.unref()
 
     const connectTimer = timer(options.connectTimeoutMs, () => fail(new SendError('connect-timeout', `no connection within ${options.connectTimeoutMs} ms`)))
-    if (socket.connecting) socket.once(url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connectTimer))
+    if (socket.connecting) c.connected = () => clearTimeout(connectTimer)
     else clearTimeout(connectTimer)
     let answered: (() => void) | undefined
     timer(options.totalTimeoutMs, () => (answered ? answered() : fail(new SendError('timeout', `no complete response within ${options.totalTimeoutMs} ms`))))
