@@ -31,7 +31,14 @@ export function rawRequest(req: HttpRequest): object {
  * Nest app is mounted at, if any; on platform-fastify Fastify's route URL.
  */
 export function nestRoute(req: HttpRequest): string | undefined {
-  if (read(req, 'raw') !== undefined) return read(req, 'routeOptions')?.url ?? read(req, 'routerPath')
+  return read(req, 'raw') !== undefined ? fastifyRoute(req) : expressRoute(req)
+}
+
+function fastifyRoute(req: HttpRequest): string | undefined {
+  return read(req, 'routeOptions')?.url ?? read(req, 'routerPath')
+}
+
+function expressRoute(req: HttpRequest): string | undefined {
   const path = read(req, 'route')?.path
   return typeof path === 'string' ? joinRoute(read(req, 'baseUrl') ?? '', path) : undefined
 }
@@ -60,6 +67,8 @@ export function nameNestRequest(context: ExecutionContext): void {
   const req = context.switchToHttp().getRequest<HttpRequest>()
   const name = handlerName(context)
   // On platform-express the request is the measured IncomingMessage itself; on platform-fastify it is `raw`.
+  // Express's request is never asked for `raw`: a property it does not have is the dearest read of all
+  // (its whole prototype chain; callgrind: about 0.5k instructions per request).
   let measured: object = req
   let found = nameHandler(req, name)
   if (found === 'unmeasured') {
@@ -69,11 +78,13 @@ export function nameNestRequest(context: ExecutionContext): void {
       found = nameHandler(measured, name)
     }
   }
+  if (found === 'unmeasured') return
+  const onExpress = measured === req
   if (!platformNoted) {
     platformNoted = true
-    notePlatform(read(req, 'raw') !== undefined ? 'fastify' : 'express')
+    notePlatform(onExpress ? 'express' : 'fastify')
   }
   if (found !== 'unnamed') return
-  const template = nestRoute(req)
+  const template = onExpress ? expressRoute(req) : fastifyRoute(req)
   if (template !== undefined) nameRequest(measured, template)
 }
