@@ -68,7 +68,7 @@ export function nameNestRequest(context: ExecutionContext): void {
   const name = handlerName(context)
   // On platform-express the request is the measured IncomingMessage itself; on platform-fastify it is `raw`.
   // Express's request is never asked for `raw`: a property it does not have is the dearest read of all
-  // (its whole prototype chain; callgrind: about 0.5k instructions per request).
+  // (its whole prototype chain; callgrind: 3.3k instructions per Nest request less without it).
   let measured: object = req
   let found = nameHandler(req, name)
   if (found === 'unmeasured') {
