@@ -41,6 +41,7 @@ const TLS_CODES = new Set([
  * endless body costs the app nothing more.
  */
 const MAX_BODY = 4096
+/** Bytes of an answer read at a time. */
 const READ_SIZE = 4096
 /** After a 2xx (already a success), how long its body may take to end before the socket is let go. */
 const SUCCESS_BODY_GRACE_MS = 250
@@ -74,7 +75,13 @@ interface Exchange {
   failed(err: NodeJS.ErrnoException): void
 }
 
-/** One socket to a collector, with its listeners for life: they forward to the send using it, or close it while it idles. */
+/**
+ * One socket to a collector, with its listeners for life: they forward to the send using it, or close
+ * it while it idles. They are added with EventEmitter's own `on`, and a plain-http answer arrives
+ * through net's `onread` callback (TLS through 'data'): less of Node's stream code, which the app's
+ * server runs on every request, meets the exporter's socket (callgrind, Fastify: about 0.15k
+ * instructions per request less; the socket's construction and writes still cost about 0.7k).
+ */
 class Connection {
   exchange: Exchange | undefined = undefined
   /** Called once the socket is connected (and secured): the send waiting for it clears its connect deadline. */
@@ -143,7 +150,14 @@ function connect(url: URL, ca: string | Buffer | undefined): Connection {
   const isHttps = url.protocol === 'https:'
   const port = Number(url.port) || (isHttps ? 443 : 80)
   let connection: Connection | undefined
-  const onread = { buffer: () => Buffer.allocUnsafe(READ_SIZE), callback: (n: number, buf: Buffer) => connection!.data(buf.subarray(0, n)) }
+  // A buffer of its own for each read: the reader may keep a chunk (an error's body).
+  const onread = {
+    buffer: () => Buffer.allocUnsafe(READ_SIZE),
+    callback: (n: number, buf: Buffer) => {
+      connection!.data(buf.subarray(0, n))
+      return true // keep reading
+    },
+  }
   const socket = isHttps ? tls.connect({ host, port, ...(net.isIP(host) ? {} : { servername: host }), ...(ca !== undefined ? { ca } : {}) }) : net.connect({ host, port, onread })
   return (connection = new Connection(socket, keyOf(url), ca))
 }
