@@ -206,15 +206,16 @@ export class Aggregator {
 
   /** An endpoint's stats, made where new (past the cap, its method's overflow). */
   endpoint(method: string, route: string, routed: boolean): EndpointStats {
-    let stats = ofMethod(this.byRoute.get(route), method)
+    let methods = this.byRoute.get(route)
+    let stats = ofMethod(methods, method)
     if (stats === undefined) {
       if (routed && this.routedSize >= this.maxEndpoints) {
         route = OVERFLOW_ROUTE
-        stats = ofMethod(this.byRoute.get(route), method)
+        methods = this.byRoute.get(route)
+        stats = ofMethod(methods, method)
       }
       if (stats === undefined) {
         stats = new EndpointStats(method, route, routed)
-        const methods = this.byRoute.get(route)
         if (methods !== undefined) methods.push(stats)
         else this.byRoute.set(route, [stats])
         this.size++
