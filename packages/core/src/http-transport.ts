@@ -89,8 +89,9 @@ class Connection {
   idleSince = 0
   constructor(readonly socket: net.Socket, readonly key: string, readonly ca: string | Buffer | undefined) {
     const on = EventEmitter.prototype.on
-    if (socket instanceof tls.TLSSocket) socket.on('data', (chunk: Buffer) => this.data(chunk))
-    on.call(socket, socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => this.connected?.())
+    const secure = socket instanceof tls.TLSSocket
+    if (secure) socket.on('data', (chunk: Buffer) => this.data(chunk))
+    on.call(socket, secure ? 'secureConnect' : 'connect', () => this.connected?.())
     on.call(socket, 'end', () => (this.exchange ? this.exchange.ended() : this.close()))
     on.call(socket, 'close', () => {
       this.exchange?.ended()
