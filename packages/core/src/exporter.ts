@@ -1,4 +1,4 @@
-import { gzip } from 'node:zlib'
+import { gzip, gzipSync } from 'node:zlib'
 import { promisify } from 'node:util'
 import { readFileSync } from 'node:fs'
 import type { AgentConfig, OtlpProtocol } from './config.js'
@@ -8,6 +8,17 @@ import type { Logger } from './logger.js'
 import { NOT_HTTP, PLAIN_HTTP, send, SendError, type PendingSend, type SendResult } from './http-transport.js'
 
 const gzipAsync = promisify(gzip)
+
+/**
+ * Bodies up to this size are gzip'd on the loop, in well under a millisecond (a
+ * 16 KB report: about 0.25 ms, BENCHMARKS.md). zlib's threadpool form drives a
+ * stream through Node's Readable and Writable code: in an app whose only streams
+ * are its server's sockets, that one foreign kind of stream turns V8's feedback
+ * in that shared code polymorphic and costs every later request about 0.5k
+ * instructions (Fastify). Larger bodies still go to the threadpool: on the loop
+ * they would stall requests for milliseconds.
+ */
+const GZIP_ON_LOOP_MAX_BYTES = 16 * 1024
 
 export type Signal = 'metrics' | 'traces' | 'logs'
 
@@ -206,7 +217,7 @@ export class Exporter {
       let body = payload.body
       const headers: Record<string, string> = { ...this.headers, [PAYLOAD_ID_HEADER]: payload.id }
       if (body.length >= this.options.compressMinBytes) {
-        body = await gzipAsync(body)
+        body = body.length <= GZIP_ON_LOOP_MAX_BYTES ? gzipSync(body) : await gzipAsync(body)
         headers['content-encoding'] = 'gzip'
       }
       const pending = send(url, body, { connectTimeoutMs: this.options.connectTimeoutMs, totalTimeoutMs: this.options.exportTimeoutMs, headers, ...(this.options.ca ? { ca: this.options.ca } : {}) }, this.delivering)

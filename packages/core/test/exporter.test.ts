@@ -27,6 +27,22 @@ test('delivers to a working collector, with the key header and gzip above the th
   await sink.close()
 })
 
+test('small and large bodies both arrive gzip\'d and whole (small ones are compressed on the loop, large ones in the threadpool)', async () => {
+  const sink = await OtlpSink.start()
+  const { exp } = exporter(sink.url, { compressMinBytes: 10 })
+  const large = Array.from({ length: 4000 }, (_, i) => `route-${i}-${(i * 7919) % 104729}`)
+  const largeBody = Buffer.from(JSON.stringify({ resourceMetrics: [], n: 2, large }))
+  assert.ok(largeBody.length > 64 * 1024)
+  exp.enqueue(payload(1))
+  exp.enqueue({ signal: 'metrics', body: largeBody, requests: 1 })
+  assert.equal(await exp.deliverUntil(Date.now() + 5000), true)
+  assert.equal(sink.received.length, 2)
+  assert.ok(sink.received.every((r) => r.headers['content-encoding'] === 'gzip'))
+  assert.deepEqual(sink.received.map((r) => r.body.n), [1, 2])
+  assert.deepEqual(sink.received[1]!.body.large, large)
+  await sink.close()
+})
+
 test('a collector that never answers: the drain gives up at its deadline and aborts the request', async () => {
   const sink = await OtlpSink.start({ mode: 'blackhole' })
   const { exp, lines } = exporter(sink.url, { exportTimeoutMs: 60_000 })
