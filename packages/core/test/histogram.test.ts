@@ -46,6 +46,19 @@ test('bucketIndex: bucket i holds (base^i, base^(i+1)], base = 2^(1/64), within 
   assert.equal(bucketIndex(5e-324), LOWEST, 'a subnormal is clamped below')
 })
 
+test('bucketIndex: random values across request latencies land in the bucket whose bounds hold them', () => {
+  const base = 2 ** (1 / 64)
+  let seed = 7
+  const random = () => ((seed = (seed * 48271) % 2147483647) / 2147483647)
+  // 2^-18 s (4 µs) to 2^9 s, and every power of two in it.
+  for (let n = 0; n < 200_000; n++) {
+    const v = 2 ** (-18 + random() * 27)
+    const i = bucketIndex(v)
+    assert.ok(base ** i < v * (1 + 1e-12) && v <= base ** (i + 1) * (1 + 1e-12), `${v} in bucket ${i}`)
+  }
+  for (let e = -18; e <= 9; e++) assert.equal(bucketIndex(2 ** e), e * 64 - 1, `2^${e}`)
+})
+
 test('p50/p95/p99/p99.9 within 1 % of the exact values on skewed data', () => {
   for (const seed of [1, 2, 3]) {
     const data = skewed(50_000, seed)
