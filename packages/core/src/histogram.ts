@@ -46,21 +46,41 @@ function lastCounted(counts: number[], first: number): number {
   return i
 }
 
+const SUM = 0
+const MIN = 1
+const MAX = 2
+const EMPTY_TOTALS = [0, Infinity, -Infinity]
+
 export class LatencyHistogram implements HistogramData {
   count = 0
-  sum = 0
-  min = Infinity
-  max = -Infinity
   zeroCount = 0
   offset = 0
   counts: number[] = []
+  /**
+   * Sum, min and max, updated in place: as object fields, each new sum was a
+   * new heap number (16 bytes a request, measured with V8's sampling heap profiler).
+   */
+  private readonly totals = Float64Array.from(EMPTY_TOTALS)
+
+  get sum(): number {
+    return this.totals[SUM]!
+  }
+
+  get min(): number {
+    return this.totals[MIN]!
+  }
+
+  get max(): number {
+    return this.totals[MAX]!
+  }
 
   record(value: number): void {
     if (!(value >= 0)) return // NaN and negatives carry no latency
     this.count++
-    this.sum += value
-    if (value < this.min) this.min = value
-    if (value > this.max) this.max = value
+    const totals = this.totals
+    totals[SUM]! += value
+    if (value < totals[MIN]!) totals[MIN] = value
+    if (value > totals[MAX]!) totals[MAX] = value
     if (value <= ZERO_THRESHOLD) {
       this.zeroCount++
       return
@@ -130,9 +150,10 @@ export class LatencyHistogram implements HistogramData {
   /** Adds the totals of values counted elsewhere; their buckets come through `addBucket`, or `cover` and `counts`. */
   addSummary(count: number, sum: number, min: number, max: number, zeroCount: number): void {
     this.count += count
-    this.sum += sum
-    if (min < this.min) this.min = min
-    if (max > this.max) this.max = max
+    const totals = this.totals
+    totals[SUM]! += sum
+    if (min < totals[MIN]!) totals[MIN] = min
+    if (max > totals[MAX]!) totals[MAX] = max
     this.zeroCount += zeroCount
   }
 
@@ -182,9 +203,7 @@ export class LatencyHistogram implements HistogramData {
   /** Empty again, its buckets kept (zeroed) for the values to come. */
   clear(): void {
     this.count = 0
-    this.sum = 0
-    this.min = Infinity
-    this.max = -Infinity
+    this.totals.set(EMPTY_TOTALS)
     this.zeroCount = 0
     this.counts.fill(0)
   }

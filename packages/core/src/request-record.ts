@@ -64,6 +64,9 @@ export class RequestRecord {
   constructor(method: string, url: string) {
     this.method = method
     this.url = url
+    // Set to undefined first so that V8 keeps the field tagged: as a number field it would box the
+    // time again, beside the box `performance.now()`'s result already is (16 bytes a request).
+    ;(this as { start: unknown }).start = undefined
     this.start = performance.now()
     this.route = undefined
     this.name = undefined
