@@ -1,10 +1,10 @@
 // Ingest never holds up the dashboard: reports are stored by a worker thread, at most a bound of
 // them in progress; beyond it the answer is 429 with Retry-After, which agents honour.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -20,7 +20,9 @@ function metricsBody(service: string, requests: number, noiseBytes = 0): string 
   return encodeMetrics({ resource, interval: agg.drain() })
 }
 
-const dbPath = () => join(mkdtempSync(join(tmpdir(), 'backpressure-')), 'c.db')
+const tmp = mkdtempSync(join(tmpdir(), 'backpressure-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
+const dbPath = () => join(mkdtempSync(join(tmp, 'case-')), 'c.db')
 
 test('with the bound of reports in progress reached, a report gets 429 with Retry-After, and is taken once there is room', async () => {
   const running = await startCollector({ host: '127.0.0.1', port: 0, dbPath: dbPath(), maxPendingReports: 1 })

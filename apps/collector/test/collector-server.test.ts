@@ -1,11 +1,14 @@
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { Aggregator, encodeMetrics, resourceAttributes, newIdentity } from '@agent/core/internal'
 import { startCollector } from '../src/start-collector.ts'
+
+const tmp = mkdtempSync(join(tmpdir(), 'collector-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
 
 async function collector(dbPath: string, key?: string) {
   return startCollector({ host: '127.0.0.1', port: 0, dbPath, ...(key ? { keys: [key] } : {}), maxBodyBytes: 64 * 1024, maxDecompressedBytes: 64 * 1024 })
@@ -21,7 +24,7 @@ const post = (url: string, path: string, body: string | Buffer, headers: Record<
   fetch(url + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
 
 test('stores what the agent sends and serves it back, percentiles from merged histograms', async (t) => {
-  const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'))
+  const c = await collector(join(mkdtempSync(join(tmp, 'case-')), 'c.db'))
   // Closed however the test ends: a failed assertion must not leave the worker thread running.
   t.after(() => c.close())
   assert.equal((await post(c.url, '/v1/metrics', metricsBody(100))).status, 200)
@@ -34,7 +37,7 @@ test('stores what the agent sends and serves it back, percentiles from merged hi
 })
 
 test('malformed and oversized payloads get a 400 with the reason, and nothing is stored', async (t) => {
-  const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'))
+  const c = await collector(join(mkdtempSync(join(tmp, 'case-')), 'c.db'))
   // Closed however the test ends: a failed assertion must not leave the worker thread running.
   t.after(() => c.close())
   const cases: [string | Buffer, RegExp][] = [
@@ -53,7 +56,7 @@ test('malformed and oversized payloads get a 400 with the reason, and nothing is
 })
 
 test('with a key configured, a report without it gets a 401', async (t) => {
-  const c = await collector(join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db'), 'sekret')
+  const c = await collector(join(mkdtempSync(join(tmp, 'case-')), 'c.db'), 'sekret')
   // Closed however the test ends: a failed assertion must not leave the worker thread running.
   t.after(() => c.close())
   const res = await post(c.url, '/v1/metrics', metricsBody(1))
@@ -64,7 +67,7 @@ test('with a key configured, a report without it gets a 401', async (t) => {
 })
 
 test('data survives a collector restart', async (t) => {
-  const db = join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db')
+  const db = join(mkdtempSync(join(tmp, 'case-')), 'c.db')
   const first = await collector(db)
   try {
     assert.equal((await post(first.url, '/v1/metrics', metricsBody(42))).status, 200)

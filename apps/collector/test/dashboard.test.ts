@@ -1,9 +1,9 @@
 // The dashboard in a real browser (Debian's chromium, driven by playwright-core)
 // after a real demo run: the express demo in cluster mode reporting to this collector.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -15,6 +15,8 @@ import { startCollector } from '../src/start-collector.ts'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const CHROMIUM = '/usr/bin/chromium'
+const tmp = mkdtempSync(join(tmpdir(), 'dashboard-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
 
 function get(port: number, path: string): Promise<number> {
   return new Promise((resolve) => {
@@ -46,7 +48,7 @@ async function until<T>(what: string, read: () => Promise<T>, done: (v: T) => bo
 test('after a demo run, the dashboard shows the demo endpoints with the right counts, charts, runtime health and stopped processes; range and service live in the URL', { skip: existsSync(CHROMIUM) ? false : `no ${CHROMIUM}: scripts/ensure-chromium.sh installs it when run as root`, timeout: 120_000 }, async (t) => {
   // Credentials are optional on loopback; given here, the browser sends them as a user would.
   const dashboard = { user: 'admin', password: 'dash-secret' }
-  const running = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmpdir(), 'dashboard-')), 'c.db'), dashboard })
+  const running = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmp, 'case-')), 'c.db'), dashboard })
   const collectorPort = Number(new URL(running.url).port)
   const auth = { authorization: `Basic ${Buffer.from('admin:dash-secret').toString('base64')}` }
   const api = (path: string) => fetch(`${running.url}${path}`, { headers: auth }).then((r) => r.json())

@@ -1,16 +1,18 @@
 // Exactly-once with the agent: a payload sent again after a lost answer, and
 // a cluster worker re-sending what its dead primary had delivered, are each
 // stored once.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Aggregator, Exporter, HAND_OVER_FROM, HAND_OVER_THROUGH, Logger, attr, encodeMetrics, newIdentity, resourceAttributes } from '@agent/core/internal'
 import { startCollector } from '../src/start-collector.ts'
 
-const started = () => startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmpdir(), 'collector-')), 'c.db') })
+const tmp = mkdtempSync(join(tmpdir(), 'collector-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
+const started = () => startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmp, 'case-')), 'c.db') })
 
 function interval(requests: number) {
   const agg = new Aggregator(10)

@@ -1,10 +1,10 @@
 // Beyond loopback: the collector in a network namespace the test creates, reached over a veth
 // pair at a non-loopback address, with keys, a dashboard password and https (self-signed).
 // Where no namespace can be made (not root, no `ip`), the refusal without credentials is what is tested.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import https from 'node:https'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -13,9 +13,11 @@ import { Aggregator, encodeMetrics, newIdentity, resourceAttributes } from '@age
 import { startCollector } from '../src/start-collector.ts'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
+const tmp = mkdtempSync(join(tmpdir(), 'exposure-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
 
 test('beyond loopback without credentials the collector refuses to start, naming what is missing and how to give it', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'exposure-'))
+  const dir = mkdtempSync(join(tmp, 'case-'))
   const none = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--host', '0.0.0.0', '--port', '0', '--db', join(dir, 'c.db')], { cwd: root, encoding: 'utf8', timeout: 30_000 })
   assert.equal(none.status, 1)
   assert.match(none.stderr, /refusing to listen on 0\.0\.0\.0/)
@@ -51,7 +53,7 @@ test('in a network namespace at a non-loopback address, over https: every /api/*
     ip('netns', 'add', ns)
   } catch (err) {
     t.diagnostic(`no network namespace here (${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message}): tested the refusal instead`)
-    await assert.rejects(startCollector({ host: '10.231.0.2', port: 0, dbPath: join(mkdtempSync(join(tmpdir(), 'exposure-')), 'c.db') }), /refusing to listen on 10\.231\.0\.2/)
+    await assert.rejects(startCollector({ host: '10.231.0.2', port: 0, dbPath: join(mkdtempSync(join(tmp, 'case-')), 'c.db') }), /refusing to listen on 10\.231\.0\.2/)
     return
   }
   let collector: ReturnType<typeof spawn> | undefined
@@ -64,7 +66,7 @@ test('in a network namespace at a non-loopback address, over https: every /api/*
     ip('netns', 'exec', ns, 'ip', 'link', 'set', nsSide, 'up')
     ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up')
 
-    const dir = mkdtempSync(join(tmpdir(), 'exposure-'))
+    const dir = mkdtempSync(join(tmp, 'case-'))
     execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=collector', '-addext', `subjectAltName=IP:${nsAddr}`, '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' })
     const ca = readFileSync(join(dir, 'cert.pem'))
     collector = spawn('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', 'src/cli.ts', '--host', nsAddr, '--port', '4318', '--db', join(dir, 'c.db'),

@@ -1,16 +1,18 @@
 // An app instrumented with OpenTelemetry JS shows up in the same dashboard: endpoints from the
 // http.server.request.duration histogram (seconds, cumulative), from the older http.server.duration
 // (ms, delta), and from server spans when the app sends no metrics; only slow spans are slow traces.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startCollector } from '../src/start-collector.ts'
 
 const fixture = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'otel-app.cjs')
+const tmp = mkdtempSync(join(tmpdir(), 'otel-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
 
 function runApp(env: Record<string, string>): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -29,7 +31,7 @@ function runApp(env: Record<string, string>): Promise<void> {
 interface Summary { endpoints: { method: string; route: string; count: number; errors: number; p50: number }[] }
 
 test('OpenTelemetry JS apps: cumulative seconds, delta milliseconds and traces only, counted exactly; only slow spans listed', { timeout: 180_000 }, async (t) => {
-  const running = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmpdir(), 'otel-')), 'c.db'), slowMs: 500 })
+  const running = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmp, 'case-')), 'c.db'), slowMs: 500 })
   try {
     const base = { OTEL_EXPORTER_OTLP_ENDPOINT: running.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }
     await runApp({ ...base, FIXTURE_SERVICE: 'otel-cumulative-s', OTEL_SEMCONV_STABILITY_OPT_IN: 'http', OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: 'cumulative' })

@@ -8,7 +8,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -30,6 +30,16 @@ function packed(pkg: string, dir: string, tool: 'pnpm' | 'npm' = 'pnpm'): string
   return join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz') && !before.has(f))!)
 }
 
+/** Whether any process of the group `pgid` is left. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
 const APP = `import express from 'express'
 const app = express()
 app.get('/users/:id', (req, res) => res.json({ id: req.params.id }))
@@ -41,6 +51,7 @@ process.on('SIGTERM', () => server.close())
 
 test('a new user in an empty folder: the packed packages installed with npm, the collector run with npx, an Express app with the flag; the collector shows its endpoints, runtime health and errors', { timeout: 600_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'collector-pack-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
   const tarballs = [packed(join(packages, 'core'), dir), packed(join(packages, 'express'), dir), packed(root, dir, 'npm')]
   const app = join(dir, 'app')
   execFileSync('mkdir', [app])
@@ -54,6 +65,7 @@ test('a new user in an empty folder: the packed packages installed with npm, the
 
   const child = spawn('npx', ['--no-install', '@agent/collector', '--port', '0', '--db', 'data/c.db'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   const exited = new Promise((r) => child.once('exit', r))
+  let appProcess: ReturnType<typeof spawn> | undefined
   try {
     const url = await new Promise<string>((resolve, reject) => {
       let out = ''
@@ -76,6 +88,7 @@ test('a new user in an empty folder: the packed packages installed with npm, the
 
     // The user's app, with the agent by the flag only.
     const server = spawn(process.execPath, ['--import', '@agent/express/register', 'app.mjs'], { cwd: app, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENT_NAME: 'new-user', AGENT_ENDPOINT: url, AGENT_FLUSH_INTERVAL_MS: '1000' } })
+    appProcess = server
     const serverExited = new Promise<number | null>((r) => server.once('exit', r))
     let serverErr = ''
     server.stderr!.on('data', (d) => (serverErr += d))
@@ -104,6 +117,13 @@ test('a new user in an empty folder: the packed packages installed with npm, the
   } finally {
     // npx and the collector under it: the group this test started.
     if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM')
+    // The app runs from the folder too: ended if an assertion left it running.
+    if (appProcess && appProcess.exitCode === null && appProcess.signalCode === null) {
+      appProcess.kill('SIGKILL')
+      await new Promise((r) => appProcess!.once('exit', r))
+    }
     await exited
+    // npx exits before the collector under it: its data folder goes once the whole group has.
+    for (let i = 0; i < 100 && groupAlive(child.pid!); i++) await new Promise((r) => setTimeout(r, 100))
   }
 })

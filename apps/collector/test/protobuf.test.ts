@@ -1,10 +1,10 @@
 // OTLP/protobuf ingest: a real agent process sending http/protobuf is stored
 // as the same agent sending http/json is, and bodies that are not protobuf or
 // of no OTLP content type are refused with the reason.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url'
 import { startCollector } from '../src/start-collector.ts'
 
 const APP = fileURLToPath(new URL('./fixtures/agent-app.mjs', import.meta.url))
+const tmp = mkdtempSync(join(tmpdir(), 'protobuf-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
 
 /** A proxy in front of the collector that notes each request's content type and passes it on. */
 async function notingProxy(target: URL): Promise<{ url: string; contentTypes: string[]; close(): void }> {
@@ -45,7 +47,7 @@ async function runApp(name: string, endpoint: string, protocol: string, end = 's
 }
 
 test('a real agent sending http/protobuf is stored as the same agent sending http/json: endpoints, counts, errors, percentiles, slow traces, processes', { timeout: 60_000 }, async (t) => {
-  const c = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmpdir(), 'protobuf-')), 'c.db') })
+  const c = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmp, 'case-')), 'c.db') })
   t.after(() => c.close())
   const proxy = await notingProxy(new URL(c.url))
   t.after(() => proxy.close())
@@ -94,7 +96,7 @@ test('a real agent sending http/protobuf is stored as the same agent sending htt
 })
 
 test('a body that is not protobuf gets a 400 with the reason; a content type that is not OTLP gets a 415', async (t) => {
-  const c = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmpdir(), 'protobuf-')), 'c.db') })
+  const c = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmp, 'case-')), 'c.db') })
   t.after(() => c.close())
   const post = (body: Buffer | string, contentType: string) => fetch(`${c.url}/v1/metrics`, { method: 'POST', body, headers: { 'content-type': contentType } })
   const bad = await post(Buffer.from([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]), 'application/x-protobuf')

@@ -1,8 +1,8 @@
 // Retention: raw points within the window, one row per minute beyond it (counts summed,
 // histograms merged), nothing beyond the retention.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Aggregator, encodeMetrics, newIdentity, resourceAttributes } from '@agent/core/internal'
@@ -14,6 +14,9 @@ import { Store } from '../src/store.ts'
 const HOUR = 3_600_000
 const identity = newIdentity()
 
+const tmp = mkdtempSync(join(tmpdir(), 'retention-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
+
 function report(store: Store, endMs: number, requests: number): void {
   const agg = new Aggregator(10)
   for (let i = 0; i < requests; i++) agg.record('GET', '/r', (10 + i) / 1000, false, false)
@@ -23,7 +26,7 @@ function report(store: Store, endMs: number, requests: number): void {
 }
 
 test('raw points for the window, per-minute rollups beyond it, old data deleted; the figures stay the same', () => {
-  const store = new Store(join(mkdtempSync(join(tmpdir(), 'retention-')), 'c.db'))
+  const store = new Store(join(mkdtempSync(join(tmp, 'case-')), 'c.db'))
   const now = Date.UTC(2026, 0, 10, 12, 0, 30)
   const minuteAgo25h = Math.floor((now - 25 * HOUR) / 60_000) * 60_000
   report(store, minuteAgo25h + 10_000, 3)

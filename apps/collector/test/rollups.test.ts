@@ -2,9 +2,9 @@
 // edges from points: every dashboard answer equals the one read from the points alone. A week of
 // reports of the agent's shapes goes to a real collector on loopback, then both answers are compared
 // for every range, before and after a retention pass.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startCollector } from '../src/start-collector.ts'
@@ -18,6 +18,8 @@ import { expHistogram, gauge, hex, histogramPoint, kv, metricsBody, post, resour
 
 const MINUTE = 60_000
 const DAY = 24 * HOUR
+const tmp = mkdtempSync(join(tmpdir(), 'rollups-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
 
 /** A small deterministic generator: the same week every run. */
 function random(seed: number) {
@@ -39,7 +41,7 @@ const QUERIES: Record<string, (db: Db, range: TimeRange, options: ReadOptions) =
 const settled = (v: unknown): unknown => JSON.parse(JSON.stringify(v, (_k, x) => (typeof x === 'number' && !Number.isInteger(x) ? Number(x.toPrecision(9)) : x)))
 
 test('every dashboard query over 15 min to 7 days: rollups give the answers the points give, histograms merged exactly, before and after retention', { timeout: 120_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'rollups-'))
+  const dir = mkdtempSync(join(tmp, 'case-'))
   const c = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(dir, 'c.db'), retention: false })
   let closed = false
   t.after(() => (closed ? undefined : c.close()))

@@ -1,9 +1,9 @@
 // Where the time goes, N+1 patterns, client spans and joined traces, jobs and queues: hand-built
 // OTLP payloads of the agent's shapes posted to a real collector on loopback, the answers read
 // back from its API.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LatencyHistogram } from '@agent/core/internal'
@@ -15,8 +15,11 @@ const SEND = { 'messaging.system': 'bullmq', 'messaging.destination.name': 'emai
 const N1 = 'SELECT * FROM items WHERE order_id = ?'
 const round = (n: number) => Math.round(n * 100) / 100
 
+const tmp = mkdtempSync(join(tmpdir(), 'workload-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
+
 async function collector() {
-  const c = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmpdir(), 'workload-')), 'c.db') })
+  const c = await startCollector({ host: '127.0.0.1', port: 0, dbPath: join(mkdtempSync(join(tmp, 'case-')), 'c.db') })
   const api = async <T = any>(path: string): Promise<T> => {
     const res = await fetch(`${c.url}${path}`)
     assert.equal(res.status, 200, `${path}: ${res.status}`)

@@ -1,12 +1,14 @@
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CONFIG_KEYS, CONFIG_SPEC, envName, loadConfig } from '../src/config.ts'
 import { Logger } from '../src/logger.ts'
 
-const emptyDir = () => mkdtempSync(join(tmpdir(), 'agent-config-'))
+const tmp = mkdtempSync(join(tmpdir(), 'agent-config-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
+const emptyDir = () => mkdtempSync(join(tmp, 'case-'))
 
 function problems(loaded: ReturnType<typeof loadConfig>): string[] {
   const lines: string[] = []

@@ -10,7 +10,9 @@ import { runFixture, exitWithin, type Run } from './helpers/fixtures.ts'
 let pg: DbServer, mysql: DbServer, redis: DbServer
 
 before(async () => {
-  ;[pg, mysql, redis] = await Promise.all([startPostgres(), startMariadb(), startRedis()])
+  // Each kept as it starts, and all settled before a failure is thrown: `after` stops every one that started.
+  const started = await Promise.allSettled([startPostgres().then((s) => (pg = s)), startMariadb().then((s) => (mysql = s)), startRedis().then((s) => (redis = s))])
+  for (const s of started) if (s.status === 'rejected') throw s.reason
 })
 
 after(async () => {

@@ -1,9 +1,9 @@
 // `npx @agent/core doctor` against real collectors that misbehave: one line
 // each, naming the cause and the fix, and an exit code that says it.
-import { test } from 'node:test'
+import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,12 +11,14 @@ import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
 import { freePort } from '@agent/test-helpers/ports.ts'
 
 const cli = fileURLToPath(new URL('../src/cli.ts', import.meta.url))
+const tmp = mkdtempSync(join(tmpdir(), 'agent-doctor-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
 
 function runDoctor(env: Record<string, string>, args: string[] = []): Promise<{ code: number; out: string }> {
   const clean: NodeJS.ProcessEnv = { PATH: process.env.PATH }
   return new Promise((resolve) => {
     // The app's folder is a fresh one: tsx is named by its own URL.
-    execFile(process.execPath, ['--import', import.meta.resolve('tsx'), cli, 'doctor', ...args], { env: { ...clean, ...env }, cwd: mkdtempSync(join(tmpdir(), 'agent-doctor-')), timeout: 30_000 }, (err, stdout) => {
+    execFile(process.execPath, ['--import', import.meta.resolve('tsx'), cli, 'doctor', ...args], { env: { ...clean, ...env }, cwd: mkdtempSync(join(tmp, 'app-')), timeout: 30_000 }, (err, stdout) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: stdout })
     })
   })

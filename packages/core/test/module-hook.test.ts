@@ -1,13 +1,14 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import Module, { createRequire } from 'node:module'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { watchPackage } from '../src/module-hook.ts'
 
-test('watchPackage: one Module._load wrapper for any number of watchers; told of loads and of what was loaded; never breaks a require', () => {
+test('watchPackage: one Module._load wrapper for any number of watchers; told of loads and of what was loaded; never breaks a require', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'agent-module-hook-'))
+  t.after(() => rmSync(dir, { recursive: true, force: true }))
   for (const name of ['early', 'late', 'boom']) {
     mkdirSync(join(dir, 'node_modules', name, 'lib'), { recursive: true })
     writeFileSync(join(dir, 'node_modules', name, 'index.js'), `module.exports = { name: '${name}', sub: require('./lib/sub') }`)

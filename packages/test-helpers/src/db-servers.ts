@@ -70,8 +70,10 @@ function startUntilReady(command: string, args: string[], ready: RegExp, options
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options })
     let output = ''
     const timer = setTimeout(() => {
+      // Rejected once it has exited: the caller then removes its data folder.
+      child.off('exit', onExit)
+      child.once('exit', () => reject(new Error(`${command} was not ready within ${READY_TIMEOUT_MS} ms:\n${output}`)))
       child.kill('SIGKILL')
-      reject(new Error(`${command} was not ready within ${READY_TIMEOUT_MS} ms:\n${output}`))
     }, READY_TIMEOUT_MS)
     const onData = (chunk: Buffer) => {
       output += chunk.toString('utf8')
