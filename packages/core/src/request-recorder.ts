@@ -13,6 +13,8 @@ import { SlowTraceBuffer, type TraceReason, type TraceRecord } from './slow-trac
 
 /** The endpoint for requests nothing answered (404): one, never one per URL. */
 export const UNMATCHED_ROUTE = '(unmatched)'
+/** How many recent unrouted URLs are kept (a power of two: a URL's slot is its length's low bits). */
+const RECENT_URL_SLOTS = 8
 const SLOW_TRACES_PER_INTERVAL = 20
 /** Endpoints per interval that get an example trace of their N+1 pattern (one each). */
 const N_PLUS_ONE_EXAMPLES_PER_INTERVAL = 20
@@ -98,6 +100,13 @@ export class RequestRecorder {
   routesExpected = false
   /** Path names given to unrouted requests this interval. */
   private readonly pathNamesUsed = new BoundedNames(MAX_PATH_NAMES)
+  /**
+   * The last unrouted URL of each length class, and the name it got this interval: a server
+   * without routes sees the same URLs again and again, and comparing a request's fresh URL string
+   * with one kept costs less than hashing it for `pathNames` (callgrind, plain http: 0.5k a request).
+   */
+  private readonly recentUrls: (string | undefined)[] = new Array(RECENT_URL_SLOTS).fill(undefined)
+  private readonly recentNames: (string | undefined)[] = new Array(RECENT_URL_SLOTS).fill(undefined)
   private readonly unroutedNamers: UnroutedNamer[] = []
   /** Names of what answered unrouted requests this interval. */
   private readonly answererNamesUsed = new BoundedNames(MAX_ANSWERER_NAMES)
@@ -258,7 +267,15 @@ export class RequestRecorder {
   private unroutedName(url: string, status: number, res: ServerResponse): string {
     if (status === 404) return UNMATCHED_ROUTE
     if (this.routesExpected) return this.answererName(res) ?? unmatchedClass(status)
-    return this.pathNamesUsed.admit(this.pathNames.nameOf(url)) ?? unmatchedClass(status)
+    const slot = url.length & (RECENT_URL_SLOTS - 1)
+    let name: string | undefined
+    if (this.recentUrls[slot] === url) name = this.recentNames[slot]
+    else {
+      name = this.pathNamesUsed.admit(this.pathNames.nameOf(url))
+      this.recentUrls[slot] = url
+      this.recentNames[slot] = name
+    }
+    return name ?? unmatchedClass(status)
   }
 
   /** `(static files)`: what answered, as the integration says, within its bound. */
@@ -289,6 +306,7 @@ export class RequestRecorder {
   /** The interval's per-endpoint aggregate; the next one starts empty. */
   takeInterval(): IntervalSnapshot {
     this.pathNamesUsed.reset()
+    this.recentUrls.fill(undefined) // their names are admitted again in the next interval
     this.answererNamesUsed.reset()
     return this.aggregator.drain()
   }

@@ -66,3 +66,30 @@ test('without a framework: paths are named, at most 50 per interval, the rest by
     app.close()
   }
 })
+
+test('without a framework: a URL seen again gets the name it got, query or not; the next interval admits names anew, counting ones seen just before', async () => {
+  const agent = new Agent(options)
+  const app = await serve(agent, (_req, res) => res.end('ok'))
+  const url = (path: string) => `http://127.0.0.1:${app.port}${path}`
+  try {
+    for (let i = 0; i < 50; i++) await get(url(`/page-${i}/x`))
+    await get(url('/page-0/x?q=1'))
+    await get(url('/other/y')) // the 51st path: over the interval's cap
+    await get(url('/other/y'))
+    await get(url('/page-0/x'))
+    const first = Object.fromEntries(agent.recorder.takeInterval().endpoints.map((e) => [e.route, e.count]))
+    assert.equal(first['/page-0/x'], 3, JSON.stringify(first))
+    assert.equal(first['/other/y'], undefined)
+    assert.equal(first['(unmatched 2xx)'], 2)
+
+    // The last URL of the interval before comes first: it takes one of this interval's 50 names.
+    await get(url('/page-0/x'))
+    for (let i = 0; i < 50; i++) await get(url(`/new-${i}/z`))
+    const second = agent.recorder.takeInterval().endpoints
+    assert.equal(second.filter((e) => e.route.startsWith('/')).length, 50, JSON.stringify(second.map((e) => e.route)))
+    assert.equal(second.find((e) => e.route === '/page-0/x')?.count, 1)
+    assert.equal(second.find((e) => e.route === '(unmatched 2xx)')?.count, 1)
+  } finally {
+    app.close()
+  }
+})
