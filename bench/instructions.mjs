@@ -33,7 +33,7 @@
 // its start is what the window allocated. probe.cjs checks the method on a
 // known allocation first (--check-allocation runs only that).
 //   node instructions.mjs [--frameworks express,fastify,nest --modes none,agent,otel
-//                          --repeats 3 --warmup 8000 --settle 500 --lead 5000 --window 4000 --jobs 2
+//                          --repeats 3 --alloc-repeats 9 --warmup 8000 --settle 500 --lead 5000 --window 4000 --jobs 2
 //                          --alloc-warmup 8000 --alloc-window 5000 --json out.json]
 import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -299,7 +299,7 @@ async function instructionRun({ fw, mode, warmup, settle, lead, window, dir, env
 }
 
 /** One repeat without valgrind: JS heap bytes allocated per request, in a window with no GC. */
-async function allocationRun({ fw, mode, warmup, window, env }) {
+export async function allocationRun({ fw, mode, warmup, window, env }) {
   const port = await freePort()
   const args = [...V8_FLAGS, ...semiSpace(ALLOCATION_SEMI_SPACE_MB), ...probeArgs, ...modeArgs[mode](fw), servers[fw]]
   const s = await startServer({ command: process.execPath, args, env: { ...env, ...SLOW_LINE_OUT_OF_REACH, PORT: String(port), BENCH_MODE: mode, BENCH_PROBE_GCS: '1' }, what: `${fw}/${mode}`, timeoutMs: 60_000 })
@@ -353,11 +353,15 @@ export async function pool(tasks, jobs) {
 }
 
 /**
- * Every (framework, mode), `repeats` times under callgrind and `repeats` times
- * for allocation; runs are ordered repeat by repeat (round-robin over the
- * configurations) and `jobs` at a time.
+ * Every (framework, mode), `repeats` times under callgrind and `allocRepeats`
+ * times for allocation; runs are ordered repeat by repeat (round-robin over the
+ * configurations) and `jobs` at a time. Allocation takes more repeats: a run's
+ * bytes fall in one of two modes about 80 bytes apart (Fastify, Node 20: whether V8
+ * inlined Node's `processHeader` into `_storeHeader`, seen with V8's sampling heap
+ * profiler, with or without the agent), so the median of 3 could pair runs of
+ * different modes; a run costs seconds, not minutes.
  */
-export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup = 8000, settle = 500, lead = 5000, window = 4000, allocWarmup = 8000, allocWindow = 5000, jobs = 2, env = process.env, log = () => {} }) {
+export async function measurePerRequest({ frameworks, modes, repeats = 3, allocRepeats = 9, warmup = 8000, settle = 500, lead = 5000, window = 4000, allocWarmup = 8000, allocWindow = 5000, jobs = 2, env = process.env, log = () => {} }) {
   const dir = mkdtempSync(join(tmpdir(), 'agent-instructions-'))
   const configs = frameworks.flatMap((fw) => modes.map((mode) => ({ fw, mode })))
   const runs = new Map(configs.map((c) => [`${c.fw}/${c.mode}`, { instructions: [], allocation: [] }]))
@@ -374,7 +378,7 @@ export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup
         })
       }
     }
-    for (let r = 1; r <= repeats; r++) {
+    for (let r = 1; r <= allocRepeats; r++) {
       for (const c of configs) {
         tasks.push(async () => {
           const x = await allocationRun({ ...c, warmup: allocWarmup, window: allocWindow, env })
@@ -407,7 +411,7 @@ export async function measurePerRequest({ frameworks, modes, repeats = 3, warmup
       bytes: r.bytes.median - base.bytes.median,
     }
   }
-  return { rows, repeats, warmup, settle, lead, window, allocWarmup, allocWindow, seconds: Math.round((Date.now() - started) / 1000) }
+  return { rows, repeats, allocRepeats, warmup, settle, lead, window, allocWarmup, allocWindow, seconds: Math.round((Date.now() - started) / 1000) }
 }
 
 /** Targets of issue 18: instructions the agent adds per request, the app's own work. */
@@ -421,7 +425,7 @@ export function instructionsTable(result) {
   const b = (n) => (Number.isFinite(n) ? `${Math.round(n).toLocaleString('en-US')}` : '')
   const sb = (n) => (Number.isFinite(n) ? `${n >= 0 ? '+' : ''}${Math.round(n).toLocaleString('en-US')}` : '')
   const lines = [
-    `Per request, ${result.repeats} repeats each, median (min–max). Instructions: callgrind, over a window from a major GC after request ${result.warmup} of each server run to the next major GC ("a cycle"), or ${result.window} requests where none came, split into the app's own work, GC and JIT compilation. Bytes: JS heap allocated over requests ${result.allocWarmup + 1} to ${result.allocWarmup + result.allocWindow} of a run with no GC in that window.`,
+    `Per request, median (min–max) of ${result.repeats} repeats for instructions and ${result.allocRepeats ?? result.repeats} for bytes. Instructions: callgrind, over a window from a major GC after request ${result.warmup} of each server run to the next major GC ("a cycle"), or ${result.window} requests where none came, split into the app's own work, GC and JIT compilation. Bytes: JS heap allocated over requests ${result.allocWarmup + 1} to ${result.allocWarmup + result.allocWindow} of a run with no GC in that window.`,
     '',
     "| framework | agent | window (requests) | app's own work | added | added, range | target | GC | GC added | compile | total | bytes allocated | bytes added |",
     '|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|',
@@ -442,6 +446,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       frameworks: { type: 'string', default: 'express,fastify,nest' },
       modes: { type: 'string', default: 'none,agent,otel' },
       repeats: { type: 'string', default: '3' },
+      'alloc-repeats': { type: 'string', default: '9' },
       warmup: { type: 'string', default: '8000' },
       settle: { type: 'string', default: '500' },
       lead: { type: 'string', default: '5000' },
@@ -469,7 +474,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const before = distFingerprint()
   try {
     const result = await measurePerRequest({
-      frameworks: opt.frameworks.split(','), modes: opt.modes.split(','), repeats: Number(opt.repeats), warmup: Number(opt.warmup), settle: Number(opt.settle), lead: Number(opt.lead), window: Number(opt.window),
+      frameworks: opt.frameworks.split(','), modes: opt.modes.split(','), repeats: Number(opt.repeats), allocRepeats: Number(opt['alloc-repeats']), warmup: Number(opt.warmup), settle: Number(opt.settle), lead: Number(opt.lead), window: Number(opt.window),
       allocWarmup: Number(opt['alloc-warmup']), allocWindow: Number(opt['alloc-window']), jobs: Number(opt.jobs), env, log: (s) => process.stderr.write(s),
     })
     const after = distFingerprint()

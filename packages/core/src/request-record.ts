@@ -34,10 +34,16 @@ class RareFields {
   statements: (Map<string, number> | undefined)[] | undefined = undefined
 }
 
+/** A record's phase (`RequestRecord.phase`). */
+const IN_FLIGHT = 0
+const COUNTED = 1
+const DONE = 2
+type Phase = typeof IN_FLIGHT | typeof COUNTED | typeof DONE
+
 /**
  * One request in flight: the central record every part of the agent reads or
  * names. Allocated once per request, with the fields every request writes;
- * the rest (`RareFields`) only for the requests that have any of it (120
+ * the rest (`RareFields`) only for the requests that have any of it (112
  * bytes a request instead of 160 on Node 20). Integrations name it through
  * `request-naming.ts`, never by writing its fields.
  */
@@ -50,9 +56,8 @@ export class RequestRecord {
   declare name: string | undefined
   /** Route parameters, where the framework keeps them off `req` (Fastify). */
   declare params: Record<string, unknown> | undefined
-  declare done: boolean
-  /** Started while the request context was off, so counted in `contextState.inFlight`. */
-  declare countedInFlight: boolean
+  /** In flight, in flight and counted in `contextState.inFlight`, or done: one field for both flags, 8 bytes less. */
+  declare private phase: Phase
   /** The request and response while in flight (how `recordOf` tells it from the connection's next one); cleared at its end. */
   declare req: object | undefined
   declare res: object | undefined
@@ -71,12 +76,28 @@ export class RequestRecord {
     this.route = undefined
     this.name = undefined
     this.params = undefined
-    this.done = false
-    this.countedInFlight = false
+    this.phase = IN_FLIGHT
     this.req = undefined
     this.res = undefined
     this.owner = undefined
     this.rare = undefined
+  }
+
+  get done(): boolean {
+    return this.phase === DONE
+  }
+
+  set done(done: boolean) {
+    this.phase = done ? DONE : IN_FLIGHT
+  }
+
+  /** Started while the request context was off, so counted in `contextState.inFlight` until its end. */
+  get countedInFlight(): boolean {
+    return this.phase === COUNTED
+  }
+
+  set countedInFlight(counted: boolean) {
+    if (this.phase !== DONE) this.phase = counted ? COUNTED : IN_FLIGHT
   }
 
   private get rareFields(): RareFields {
