@@ -109,11 +109,7 @@ function mergeBefore(aggregator, snapshot) {
     const h = stats.histogram
     const o = e.histogram
     if (o.count !== 0) {
-      h.count += o.count
-      h.sum += o.sum
-      if (o.min < h.min) h.min = o.min
-      if (o.max > h.max) h.max = o.max
-      h.zeroCount += o.zeroCount
+      h.addSummary(o.count, o.sum, o.min, o.max, o.zeroCount)
       for (let i = 0; i < o.counts.length; i++) if (o.counts[i] !== 0) addBefore(h, o.offset + i, o.counts[i])
     }
     stats.mergeInside(e)

@@ -18,7 +18,7 @@ const gzipAsync = promisify(gzip)
  * instructions (Fastify). Larger bodies still go to the threadpool: on the loop
  * they would stall requests for milliseconds.
  */
-const GZIP_ON_LOOP_MAX_BYTES = 16 * 1024
+export const GZIP_ON_LOOP_MAX_BYTES = 16 * 1024
 
 export type Signal = 'metrics' | 'traces' | 'logs'
 
