@@ -111,30 +111,45 @@ export async function watchApp(command: string[], env: NodeJS.ProcessEnv, second
   const dir = mkdtempSync(join(tmpdir(), 'agent-doctor-'))
   const notes = join(dir, 'activations.jsonl')
   const lines: string[] = [`running for ${seconds} s: ${command.join(' ')}`]
-  const child = spawn(command[0]!, command.slice(1), { env: { ...env, [ENV_DOCTOR_FILE]: notes }, stdio: 'ignore' })
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => resolve(code))
-    child.once('error', () => resolve(null))
-  })
   let tree: ProcessRow[] | undefined
-  const deadline = Date.now() + seconds * 1000
   // The tree is read while it runs: processes that end early are seen as long as they lived past a reading.
   const seen = new Map<number, ProcessRow>()
   let ended: number | null | undefined
-  while (Date.now() < deadline && ended === undefined) {
-    tree = child.pid !== undefined ? processTree(child.pid) : undefined
-    for (const row of tree ?? []) seen.set(row.pid, row)
-    ended = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 250))])
-  }
-  for (const row of child.pid !== undefined ? (processTree(child.pid) ?? []) : []) seen.set(row.pid, row)
-  await endAll(child.pid, [...seen.keys()], exited)
   let activations: ActivationNote[] = []
-  try {
-    activations = readFileSync(notes, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ActivationNote)
-  } catch {
-    // no process activated an agent
+  let child: ReturnType<typeof spawn> | undefined
+  // Interrupted (Ctrl-C, a SIGTERM): the app's processes and the notes' folder go first, then the signal takes its course.
+  const onSignal = (sig: NodeJS.Signals) => {
+    for (const pid of [child?.pid, ...seen.keys()]) if (pid !== undefined && alive(pid)) signal(pid, 'SIGTERM')
+    rmSync(dir, { recursive: true, force: true })
+    process.kill(process.pid, sig)
   }
-  rmSync(dir, { recursive: true, force: true })
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    const app = spawn(command[0]!, command.slice(1), { env: { ...env, [ENV_DOCTOR_FILE]: notes }, stdio: 'ignore' })
+    child = app
+    const exited = new Promise<number | null>((resolve) => {
+      app.once('exit', (code) => resolve(code))
+      app.once('error', () => resolve(null))
+    })
+    const deadline = Date.now() + seconds * 1000
+    while (Date.now() < deadline && ended === undefined) {
+      tree = app.pid !== undefined ? processTree(app.pid) : undefined
+      for (const row of tree ?? []) seen.set(row.pid, row)
+      ended = await Promise.race([exited, new Promise<undefined>((r) => setTimeout(() => r(undefined), 250))])
+    }
+    for (const row of app.pid !== undefined ? (processTree(app.pid) ?? []) : []) seen.set(row.pid, row)
+    await endAll(app.pid, [...seen.keys()], exited)
+    try {
+      activations = readFileSync(notes, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ActivationNote)
+    } catch {
+      // no process activated an agent
+    }
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    rmSync(dir, { recursive: true, force: true })
+  }
   if (ended !== undefined) lines.push(`  the command ended by itself (exit code ${ended}) within ${seconds} s`)
   const byPid = new Map(activations.map((a) => [a.pid, a]))
   if (tree === undefined && seen.size === 0) {

@@ -2,8 +2,8 @@
 // each, naming the cause and the fix, and an exit code that says it.
 import { after, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFile } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { execFile, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -83,5 +83,47 @@ test('doctor -- <command>: names each Node process of the app that runs without 
     assert.match(first.out, /every Node process of the app runs the agent/)
   } finally {
     await sink.close()
+  }
+})
+
+test('doctor -- <command>, interrupted: the app it started is ended and its notes folder removed, then it exits by the signal', async () => {
+  const temp = mkdtempSync(join(tmp, 'tmpdir-'))
+  const pidFile = join(tmp, `app-pid-${process.pid}`)
+  const app = `require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000)`
+  const doctor = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), cli, 'doctor', '--seconds', '60', '--', process.execPath, '-e', app], {
+    env: { PATH: process.env.PATH, TMPDIR: temp, AGENT_NAME: 'shop', AGENT_KEY: 'k', AGENT_ENDPOINT: 'http://127.0.0.1:9' },
+    cwd: mkdtempSync(join(tmp, 'app-')),
+    stdio: 'ignore',
+  })
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => doctor.once('exit', (_code, sig) => resolve(sig)))
+  try {
+    for (let i = 0; i < 200 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100))
+    assert.ok(existsSync(pidFile), 'the app started under the doctor')
+    assert.equal(readdirSync(temp).filter((f) => f.startsWith('agent-doctor-')).length, 1, 'its notes folder exists while it watches')
+    doctor.kill('SIGINT')
+    assert.equal(await exited, 'SIGINT')
+    assert.deepEqual(readdirSync(temp).filter((f) => f.startsWith('agent-doctor-')), [])
+    const appPid = Number(readFileSync(pidFile, 'utf8'))
+    let gone = false
+    for (let i = 0; i < 50 && !gone; i++) {
+      try {
+        process.kill(appPid, 0)
+        await new Promise((r) => setTimeout(r, 100))
+      } catch {
+        gone = true
+      }
+    }
+    assert.ok(gone, 'the app the doctor started is ended')
+  } finally {
+    if (doctor.exitCode === null && doctor.signalCode === null) doctor.kill('SIGKILL')
+    await exited
+    // Where the doctor failed to, the app it started is ended here, by the pid it wrote.
+    if (existsSync(pidFile)) {
+      try {
+        process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL')
+      } catch {
+        // already gone
+      }
+    }
   }
 })
