@@ -30,15 +30,33 @@ const MODES = ['none', 'agent']
 /** A Redis of the bench's own; resolves once it accepts connections. */
 async function startRedis() {
   const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'))
-  const port = await freePort()
-  const server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  await new Promise((resolve, reject) => {
-    let out = ''
-    server.stdout.on('data', (d) => { out += d; if (/Ready to accept connections/.test(out)) resolve() })
-    server.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)))
-    server.once('error', reject)
-  })
-  return { port, stop: () => { server.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }) } }
+  let server
+  // Its folder goes once it has exited: SIGTERM, SIGKILL after 5 s.
+  const stop = async () => {
+    // A server that failed to spawn has a (negative) exitCode and emits no 'exit'.
+    if (server && server.exitCode === null && server.signalCode === null) {
+      const exited = new Promise((resolve) => server.once('exit', resolve))
+      server.kill('SIGTERM')
+      const timer = setTimeout(() => server.kill('SIGKILL'), 5000)
+      await exited
+      clearTimeout(timer)
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    const port = await freePort()
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    await new Promise((resolve, reject) => {
+      let out = ''
+      server.stdout.on('data', (d) => { out += d; if (/Ready to accept connections/.test(out)) resolve() })
+      server.once('exit', (code) => reject(new Error(`redis-server exited (${code}): ${out}`)))
+      server.once('error', reject)
+    })
+    return { port, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
 }
 
 function startWorker(args, env) {
@@ -91,18 +109,19 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const repeats = Number(values.repeats)
   const warmup = Number(values.warmup)
   const window = Number(values.window)
-  const redis = await startRedis()
-  const sink = await startSink()
-  const dir = mkdtempSync(join(tmpdir(), 'bench-jobs-'))
   const results = { none: [], agent: [] }
+  let redis, sink, dir
   try {
+    redis = await startRedis()
+    sink = await startSink()
+    dir = mkdtempSync(join(tmpdir(), 'bench-jobs-'))
     // Interleaved, so drift on the machine touches both modes alike.
     for (let r = 0; r < repeats; r++) for (const mode of MODES) results[mode].push(await run({ mode, repeat: r, warmup, window, redisPort: redis.port, dir, sinkUrl: sink.url }))
   } finally {
-    redis.stop()
-    await sink.close?.()
-    if (process.env.BENCH_KEEP_PROFILES) process.stderr.write(`profiles kept in ${dir}\n`)
-    else rmSync(dir, { recursive: true, force: true })
+    await redis?.stop()
+    await sink?.close?.()
+    if (dir && process.env.BENCH_KEEP_PROFILES) process.stderr.write(`profiles kept in ${dir}\n`)
+    else if (dir) rmSync(dir, { recursive: true, force: true })
   }
   const none = stats(results.none.map((x) => x.total))
   const agent = stats(results.agent.map((x) => x.total))

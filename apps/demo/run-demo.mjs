@@ -114,16 +114,34 @@ async function findRedis() {
   const binary = (process.env.PATH ?? '').split(':').filter(Boolean).map((d) => join(d, 'redis-server')).find((p) => existsSync(p))
   if (!binary) return { why: 'no Redis: set REDIS_URL or put redis-server on PATH to run a BullMQ job worker beside the web demo' }
   const dir = mkdtempSync(join(tmpdir(), 'demo-redis-'))
-  const port = await freePort(6380)
-  const server = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  children.push(server)
-  await new Promise((resolve, reject) => {
-    let out = ''
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 15_000)
-    server.stdout.setEncoding('utf8').on('data', (d) => (out += d, /Ready to accept connections/.test(out) && (clearTimeout(timer), resolve())))
-    server.once('exit', (code) => (clearTimeout(timer), reject(new Error(`redis-server exited with ${code}: ${out}`))))
-  })
-  return { url: `redis://127.0.0.1:${port}`, how: `redis-server on 127.0.0.1:${port}`, server, dir }
+  let server
+  try {
+    const port = await freePort(6380)
+    server = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    children.push(server)
+    await new Promise((resolve, reject) => {
+      let out = ''
+      const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 15_000)
+      server.stdout.setEncoding('utf8').on('data', (d) => (out += d, /Ready to accept connections/.test(out) && (clearTimeout(timer), resolve())))
+      server.once('exit', (code) => (clearTimeout(timer), reject(new Error(`redis-server exited with ${code}: ${out}`))))
+      server.once('error', (err) => (clearTimeout(timer), reject(err)))
+    })
+    return { url: `redis://127.0.0.1:${port}`, how: `redis-server on 127.0.0.1:${port}`, server, dir }
+  } catch (err) {
+    await removeRedis({ server, dir })
+    throw err
+  }
+}
+
+/** Ends the redis-server started here if it still runs, then removes its folder. */
+async function removeRedis({ server, dir }) {
+  // A server that failed to spawn has a (negative) exitCode and emits no 'exit'.
+  if (server && server.exitCode === null && server.signalCode === null) {
+    const exited = new Promise((r) => server.once('exit', r))
+    server.kill('SIGTERM')
+    await exited
+  }
+  rmSync(dir, { recursive: true, force: true })
 }
 
 async function main() {
@@ -228,11 +246,7 @@ async function main() {
       jobWorker.child.kill('SIGTERM')
       await new Promise((r) => (jobWorker.child.exitCode !== null ? r() : jobWorker.child.once('exit', r)))
     }
-    if (redis?.server) {
-      redis.server.kill('SIGTERM')
-      await new Promise((r) => (redis.server.exitCode !== null ? r() : redis.server.once('exit', r)))
-      rmSync(redis.dir, { recursive: true, force: true })
-    }
+    if (redis?.server) await removeRedis(redis)
     collector.child.kill('SIGTERM')
     await new Promise((r) => (collector.child.exitCode !== null ? r() : collector.child.once('exit', r)))
     keepAlive.destroy()
@@ -268,8 +282,9 @@ async function reportJobs(collectorPort, enqueued) {
   return settled === enqueued
 }
 
-main().catch((err) => {
+main().catch(async (err) => {
   process.stderr.write(`demo failed: ${err.stack ?? err}\n`)
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+  if (redis?.server) await removeRedis(redis)
   process.exit(1)
 })
