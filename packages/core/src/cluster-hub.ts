@@ -44,6 +44,9 @@ export type HandOverMarks = ReadonlyArray<readonly [WorkerState, number]>
  * (`acknowledge`), so a worker forgets only what the primary has delivered
  * or counted as dropped.
  */
+/** A message to a worker that is going away is lost with it; its exit is handled. */
+function ignoreSendError(): void {}
+
 export class ClusterHub {
   private readonly workers = new Map<number, WorkerState>()
   /** Workers that died without handing over, not yet taken by `drain`. */
@@ -109,7 +112,10 @@ export class ClusterHub {
 
   private send(state: WorkerState, message: AgentMessage): void {
     try {
-      if (state.worker.isConnected()) state.worker.process.send(message)
+      // With a callback, a failed write (EPIPE: a worker killed before its channel's close reached
+      // this process) comes back here; without one, Node emits it as the worker's 'error' event,
+      // which the app's primary may not listen to: an uncaught exception.
+      if (state.worker.isConnected()) state.worker.process.send(message, ignoreSendError)
     } catch {
       // the worker is going away; its exit is handled
     }

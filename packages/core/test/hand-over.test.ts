@@ -160,3 +160,27 @@ test('a worker whose primary died has exactly what it handed over and was never 
     primary.kill('SIGKILL')
   }
 })
+
+test('a worker killed outright while the primary still counts it linked: asking it for its last interval does not throw into the primary', async () => {
+  const hub = new ClusterHub(new Logger('silent'), 1000)
+  const w = fork()
+  hub.register(w.worker)
+  await w.linked()
+  await w.handOver([['GET', '/a', 1]])
+  w.worker.process.kill('SIGKILL')
+  // The loop held: the primary has not yet heard the channel close, so the worker still looks
+  // connected and the write meets a closed pipe (EPIPE), reported after this turn.
+  const until = Date.now() + 300
+  while (Date.now() < until) {}
+  assert.equal(w.worker.isConnected(), true)
+  const uncaught: unknown[] = []
+  const onUncaught = (err: unknown) => uncaught.push(err)
+  process.on('uncaughtException', onUncaught)
+  try {
+    await hub.collectFinal(Date.now() + 1000)
+    await new Promise((r) => setTimeout(r, 100))
+  } finally {
+    process.off('uncaughtException', onUncaught)
+  }
+  assert.deepEqual(uncaught, [])
+})
