@@ -14,14 +14,13 @@
 import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
 import { gzipSync } from 'node:zlib'
-import { Aggregator, GZIP_ON_LOOP_MAX_BYTES, MetricsEncoding, metricsBody, newIdentity, resourceAttributes } from '@agent/core/internal'
+import { Aggregator, CONFIG_SPEC, GZIP_ON_LOOP_MAX_BYTES, MetricsEncoding, metricsBody, newIdentity, resourceAttributes } from '@agent/core/internal'
 
 const { values: opt } = parseArgs({ options: { repeats: { type: 'string', default: '30' } } })
 const repeats = Number(opt.repeats)
 const resource = resourceAttributes({ serviceName: 'bench', identity: newIdentity() })
 const PROTOCOLS = ['http/json', 'http/protobuf']
-/** The agent's default `compressMinBytes` (config.ts). */
-const COMPRESS_MIN_BYTES = 1024
+const COMPRESS_MIN_BYTES = CONFIG_SPEC.compressMinBytes.default
 /** The agent's slice (sliced-reports.ts). */
 const SLICE_MS = 1
 

@@ -299,7 +299,7 @@ async function instructionRun({ fw, mode, warmup, settle, lead, window, dir, env
 }
 
 /** One repeat without valgrind: JS heap bytes allocated per request, in a window with no GC. */
-export async function allocationRun({ fw, mode, warmup, window, env }) {
+async function allocationRun({ fw, mode, warmup, window, env }) {
   const port = await freePort()
   const args = [...V8_FLAGS, ...semiSpace(ALLOCATION_SEMI_SPACE_MB), ...probeArgs, ...modeArgs[mode](fw), servers[fw]]
   const s = await startServer({ command: process.execPath, args, env: { ...env, ...SLOW_LINE_OUT_OF_REACH, PORT: String(port), BENCH_MODE: mode, BENCH_PROBE_GCS: '1' }, what: `${fw}/${mode}`, timeoutMs: 60_000 })
