@@ -1,52 +1,54 @@
-import dc from 'node:diagnostics_channel'
-import { nameRequest, noteError } from '@agent/core/internal'
+import { noteError } from '@agent/core/internal'
 import { instrumentApp, type ExpressApp } from './instrument-express.js'
-import { read, routeOf, type AppLike } from './route-map.js'
+import { read, requestMapsShared, routeOf, type AppLike, type ExpressRequest } from './route-map.js'
 import { kRouterErrors, routerRecordsErrors } from './layer-errors.js'
-import { kFinish } from './symbols.js'
 
-/** The app last instrumented: the next requests of one app skip even the WeakSet. */
+/** The app last instrumented, and the prototype it gives its requests (`app.request`). */
 let lastApp: unknown
+let lastPrototype: object | null = null
 
 /**
- * What Express left on a request at its end: the app (instrumented for errors
- * on the way, for the next requests), the error its routers recorded (router
- * 2.3+, layer-errors.ts), and the route template, which it returns.
+ * The app that answered a request, instrumented for errors on the way (for
+ * its next requests). Where each request has a map of its own
+ * (`requestMapsShared`), the next requests of one app are known by their
+ * prototype, the object that holds `app`: `Object.getPrototypeOf` costs
+ * half of `read(req, 'app')`.
+ */
+function appOf(req: object): unknown {
+  if (requestMapsShared) {
+    const app = (req as ExpressRequest).app
+    if (app !== lastApp && instrumentApp(app as ExpressApp | undefined)) lastApp = app
+    return app
+  }
+  const prototype = Object.getPrototypeOf(req) as object | null
+  if (prototype === lastPrototype) return lastApp
+  const app = read(req, 'app')
+  // Kept only once instrumented: until Express's Layer class is loaded, it is tried again.
+  if (instrumentApp(app as ExpressApp | undefined)) {
+    lastPrototype = prototype
+    lastApp = app
+  }
+  return app
+}
+
+/** The errors router 2.3+ recorded on a request (layer-errors.ts), if any. */
+function recordedErrors(req: object): unknown {
+  if (requestMapsShared) return (req as ExpressRequest)[kRouterErrors]
+  // An own property, looked up as one: absent (most requests), it is not looked for up the prototype chain.
+  return Object.hasOwn(req, kRouterErrors) ? read(req, kRouterErrors) : undefined
+}
+
+/**
+ * What Express left on a request at its end, asked by core for each request
+ * nothing named (its route resolver): the app, the first error its routers
+ * recorded (router 2.3+), noted, and the route template, which it returns.
  */
 export function atEnd(req: object): string | undefined {
-  const app = read(req, 'app')
-  if (app !== lastApp && instrumentApp(app as ExpressApp | undefined)) lastApp = app
-  // An own property, looked up as one: not found (most requests), it is not looked for up the prototype chain.
-  if (routerRecordsErrors() && Object.hasOwn(req, kRouterErrors)) {
-    const errors = read(req, kRouterErrors) as Set<unknown> | undefined
+  const app = appOf(req)
+  if (routerRecordsErrors()) {
+    const errors = recordedErrors(req)
     // The first error is the cause; the set keeps them in order.
     if (errors instanceof Set && errors.size > 0) noteError(req, errors.values().next().value)
   }
   return routeOf(req, app as AppLike | undefined)
-}
-
-function onResponseFinish(message: unknown): void {
-  try {
-    const req = (message as { request?: object }).request
-    if (req === undefined) return
-    const route = atEnd(req)
-    if (route !== undefined) nameRequest(req, route)
-  } catch {
-    // never into the app
-  }
-}
-
-/**
- * Names each Express request as its response finishes, from the finish
- * message's own request (core's resolver would read `res.req` first).
- * Subscribed before the agent is installed, so it runs before core's own
- * subscriber; where it does not (the agent was installed first by another
- * entry), core asks `nameAtEnd` instead, which reads the same. Once per
- * process, whichever copy of the package calls it.
- */
-export function nameOnFinish(): void {
-  const g = globalThis as Record<symbol, unknown>
-  if (g[kFinish]) return
-  g[kFinish] = true
-  dc.subscribe('http.server.response.finish', onResponseFinish)
 }

@@ -1,5 +1,6 @@
 import { joinRoute, joinTemplates, routePathName } from '@agent/core/internal'
 import { mountPattern, type LayerLike } from './mount-pattern.js'
+import type { kRouterErrors } from './layer-errors.js'
 
 interface RouterLike {
   stack?: LayerLike[]
@@ -80,12 +81,25 @@ function fits(template: string, raw: string): boolean {
 }
 
 /**
- * Reads a property of an Express request. Express gives every request object
- * a map of its own (it swaps the prototype), so a plain `req.route` misses
- * V8's inline caches each time (about 1.4k instructions under callgrind);
- * `Reflect.get` looks the property up without one (a few dozen).
+ * Whether V8 gives Express's requests one map. Express swaps each request's
+ * prototype (`Object.setPrototypeOf(req, app.request)`); from V8 13 (Node 24)
+ * on, the swap reuses one map transition, so a plain `req.route` hits V8's
+ * inline cache. Before, every request object gets a map of its own and a
+ * plain read misses the cache each time (about 1.4k instructions under
+ * callgrind on Node 20), where `read` looks the property up without one
+ * (about 0.24k; both measured in bench/instructions.mjs).
  */
+export const requestMapsShared = Number.parseInt(process.versions.v8, 10) >= 13
+
+/** Reads a property of an Express request where its map is its own (see `requestMapsShared`). */
 export const read = Reflect.get as (target: object, key: string | symbol) => unknown
+
+/** What Express leaves on a request that is read here. */
+export interface ExpressRequest {
+  app?: unknown
+  route?: { path?: unknown }
+  [kRouterErrors]?: unknown
+}
 
 /** The last route named, with its app and name: most requests of a busy app repeat a few routes. */
 let last: { route: object; app: unknown; name: string } | undefined
@@ -95,10 +109,10 @@ let last: { route: object; app: unknown; name: string } | undefined
  * last route dispatched (`req.route`) under the patterns its routers were
  * mounted with, never the mount path matched in the URL. Undefined when no
  * route answered (middleware, static files, 404s): core names those. `app`:
- * `req.app`, where the caller has read it.
+ * `req.app`, as the caller has read it.
  */
-export function routeOf(req: object, app = read(req, 'app') as AppLike | undefined): string | undefined {
-  const route = read(req, 'route') as { path?: unknown } | undefined
+export function routeOf(req: object, app: AppLike | undefined): string | undefined {
+  const route = requestMapsShared ? (req as ExpressRequest).route : (read(req, 'route') as ExpressRequest['route'])
   if (!route) return undefined
   if (last !== undefined && last.route === route && last.app === app) return last.name
   // The common case, a route mounted in one place: its name made once.
