@@ -11,6 +11,8 @@ export const modeArgs = {
   // @agent/core alone (its preload), without the framework integration: it splits the cost.
   core: () => ['--import', '@agent/core/preload'],
   agent: (fw) => agentArgs[fw],
+  // No agent: a subscriber that does nothing on each HTTP channel @agent uses (Node's own cost of publishing).
+  channels: () => ['--import', './channels-setup.mjs'],
   otel: () => ['--import', './otel-setup.mjs'],
   dd: () => ['--require', './dd-setup.cjs'],
   elastic: () => ['--require', './elastic-setup.cjs'],
