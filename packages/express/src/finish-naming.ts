@@ -1,6 +1,6 @@
-import { noteError } from '@agent/core/internal'
+import { noteError, requestMapsShared } from '@agent/core/internal'
 import { instrumentApp, type ExpressApp } from './instrument-express.js'
-import { read, requestMapsShared, routeOf, type AppLike, type ExpressRequest } from './route-map.js'
+import { read, routeOf, type AppLike, type ExpressRequest } from './route-map.js'
 import { kRouterErrors, routerRecordsErrors } from './layer-errors.js'
 
 /** The app last instrumented, and the prototype it gives its requests (`app.request`). */

@@ -1,4 +1,4 @@
-import { joinRoute, joinTemplates, routePathName } from '@agent/core/internal'
+import { joinRoute, joinTemplates, requestMapsShared, routePathName } from '@agent/core/internal'
 import { mountPattern, type LayerLike } from './mount-pattern.js'
 import type { kRouterErrors } from './layer-errors.js'
 
@@ -81,17 +81,9 @@ function fits(template: string, raw: string): boolean {
 }
 
 /**
- * Whether V8 gives Express's requests one map. Express swaps each request's
- * prototype (`Object.setPrototypeOf(req, app.request)`); from V8 13 (Node 24)
- * on, the swap reuses one map transition, so a plain `req.route` hits V8's
- * inline cache. Before, every request object gets a map of its own and a
- * plain read misses the cache each time (about 1.4k instructions under
- * callgrind on Node 20), where `read` looks the property up without one
- * (about 0.24k; both measured in bench/instructions.mjs).
+ * Reads a property of an Express request where each request has a map of its
+ * own (before Node 24, see core's `requestMapsShared`): without an inline cache.
  */
-export const requestMapsShared = Number.parseInt(process.versions.v8, 10) >= 13
-
-/** Reads a property of an Express request where its map is its own (see `requestMapsShared`). */
 export const read = Reflect.get as (target: object, key: string | symbol) => unknown
 
 /** What Express leaves on a request that is read here. */

@@ -4,30 +4,12 @@
 import dc from 'node:diagnostics_channel'
 import { createRequire } from 'node:module'
 import { install } from '@agent/core/internal'
-import { hookNestExceptions } from './exceptions-hook.js'
 import { nestInfo, notePlatform } from './nest-info.js'
-import { nestRoute, type HttpRequest } from './request-naming.js'
+import { nameAtEnd } from './end-naming.js'
 
 import { kRegistered } from './symbols.js'
 
 const g = globalThis as Record<symbol, unknown>
-let attempts = 0
-
-/**
- * At the end of a request nothing named: on platform-express Express has left
- * the route Nest registered on the request. Nest is loaded by then: its
- * exception hook goes in (a few attempts at most).
- */
-function nameAtEnd(req: object): string | undefined {
-  if (attempts < 3) {
-    attempts++
-    hookNestExceptions()
-  }
-  const route = nestRoute(req as HttpRequest)
-  if (route !== undefined) notePlatform('express')
-  return route
-}
-
 if (!g[kRegistered]) {
   g[kRegistered] = true
   // First, so the process reports Nest as its framework, not the platform under it.

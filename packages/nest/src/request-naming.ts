@@ -18,20 +18,11 @@ export interface HttpRequest {
  * callgrind, more for a property it does not have); `Reflect.get` looks it up
  * without one.
  */
-const read = Reflect.get as <K extends keyof HttpRequest>(target: HttpRequest, key: K) => HttpRequest[K]
+export const read = Reflect.get as <K extends keyof HttpRequest>(target: HttpRequest, key: K) => HttpRequest[K]
 
 /** The IncomingMessage under Nest's request, on either platform. */
 export function rawRequest(req: HttpRequest): object {
   return read(req, 'raw') ?? req
-}
-
-/**
- * The route template Nest registered (global prefix and URI version
- * included): on platform-express the Express route's path, under the path the
- * Nest app is mounted at, if any; on platform-fastify Fastify's route URL.
- */
-export function nestRoute(req: HttpRequest): string | undefined {
-  return read(req, 'raw') !== undefined ? fastifyRoute(req) : expressRoute(req)
 }
 
 function fastifyRoute(req: HttpRequest): string | undefined {

@@ -28,6 +28,20 @@ for (const platform of ['express', 'fastify']) {
   })
 }
 
+for (const [platform, guards] of [['express', 0], ['fastify', 1]] as const) {
+  test(`nest on platform-${platform}, AgentModule: ${guards === 0 ? 'no guard on any request (named at its end)' : 'a global guard names each request'}`, async () => {
+    const sink = await OtlpSink.start()
+    const run = runFixture(join(here, 'fixtures', 'app.cjs'), { PLATFORM: platform, MODE: 'module', GUARDS: '1', AGENT_NAME: 'nest-guards', AGENT_KEY: 'k', AGENT_ENDPOINT: sink.url, AGENT_LOG_LEVEL: 'warn' }, { execArgv: [], cwd })
+    try {
+      assert.equal(await run.waitFor(/^guards/), `guards ${guards}`)
+    } finally {
+      run.kill()
+      await exitWithin(run, 10_000)
+      await sink.close()
+    }
+  })
+}
+
 test('nest mounted at a path: its first request gets the same endpoint as the later ones', async () => {
   const sink = await OtlpSink.start()
   const run = runFixture(join(here, 'fixtures', 'mounted.cjs'), { AGENT_NAME: 'nest-mounted', AGENT_KEY: 'k', AGENT_ENDPOINT: sink.url, AGENT_LOG_LEVEL: 'warn' }, { execArgv: [], cwd })
