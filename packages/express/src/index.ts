@@ -2,9 +2,21 @@ import { install, type AgentOptions } from '@agent/core/internal'
 import { instrumentApp, retireLayer, type ExpressApp } from './instrument-express.js'
 import { expressInfo } from './express-info.js'
 import { whatAnswered } from './unrouted.js'
-import { atEnd as nameAtEnd } from './finish-naming.js'
+import { atEnd, nameOnFinish } from './finish-naming.js'
 
-export { instrumentApp, nameAtEnd }
+// Before any install() of the app's: this subscriber runs before core's.
+nameOnFinish()
+
+export { instrumentApp }
+
+/**
+ * Asked at the end of each request nothing named: Express has left on it the
+ * route that answered (`req.route`), the app (`req.app`), which is
+ * instrumented for errors on the way, and, with router 2.3+, its errors.
+ */
+export function nameAtEnd(req: object): string | undefined {
+  return atEnd(req)
+}
 
 function installForExpress(options: AgentOptions | undefined, loaded: boolean): void {
   install({ ...options, framework: expressInfo(), frameworkLoaded: loaded, routeResolver: nameAtEnd, unroutedNamer: whatAnswered })

@@ -5,6 +5,7 @@ import { install } from '@agent/core/internal'
 import { nameAtEnd } from './index.js'
 import { expressInfo } from './express-info.js'
 import { whatAnswered } from './unrouted.js'
+import { nameOnFinish } from './finish-naming.js'
 
 import { kRegistered } from './symbols.js'
 
@@ -12,5 +13,6 @@ const g = globalThis as Record<symbol, unknown>
 
 if (!g[kRegistered]) {
   g[kRegistered] = true
+  nameOnFinish()
   install({ framework: expressInfo(), frameworkLoaded: false, routeResolver: nameAtEnd, unroutedNamer: whatAnswered })
 }

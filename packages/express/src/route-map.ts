@@ -1,4 +1,4 @@
-import { joinRoute, joinTemplates, requestMapsShared, routePathName } from '@agent/core/internal'
+import { joinRoute, joinTemplates, routePathName } from '@agent/core/internal'
 import { mountPattern, type LayerLike } from './mount-pattern.js'
 import type { kRouterErrors } from './layer-errors.js'
 
@@ -100,11 +100,10 @@ let last: { route: object; app: unknown; name: string } | undefined
  * A request's route template at its end, from what Express leaves on it: the
  * last route dispatched (`req.route`) under the patterns its routers were
  * mounted with, never the mount path matched in the URL. Undefined when no
- * route answered (middleware, static files, 404s): core names those. `app`:
- * `req.app`, as the caller has read it.
+ * route answered (middleware, static files, 404s): core names those. `app`
+ * and `route`: `req.app` and `req.route`, as the caller has read them.
  */
-export function routeOf(req: object, app: AppLike | undefined): string | undefined {
-  const route = requestMapsShared ? (req as ExpressRequest).route : (read(req, 'route') as ExpressRequest['route'])
+export function routeOf(req: object, app: AppLike | undefined, route: ExpressRequest['route']): string | undefined {
   if (!route) return undefined
   if (last !== undefined && last.route === route && last.app === app) return last.name
   // The common case, a route mounted in one place: its name made once.

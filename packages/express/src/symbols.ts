@@ -5,3 +5,5 @@
 export const kLayer = Symbol.for('@agent/express.layer')
 /** globalThis: the register preload ran (register.ts). */
 export const kRegistered = Symbol.for('@agent/express.register')
+/** globalThis: an Express request is named as its response finishes (finish-naming.ts). */
+export const kFinish = Symbol.for('@agent/express.finish')
