@@ -39,7 +39,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { gunzipSync } from 'node:zlib'
 import { tsImport } from 'tsx/esm/api'
-import { agentEnv, freePort, startSink } from './configurations.mjs'
+import { agentEnv, callgrindArgs, callgrindControl, freePort, startSink } from './configurations.mjs'
 import { COMPILE_FUNCTIONS, GC_FUNCTIONS, INSTRUCTION_SEMI_SPACE_MB, V8_FLAGS, classify, distFingerprint, drive, median, parseCallgrind, pool, probeArgs, semiSpace, spread, startServer, valgrindAvailable } from './instructions.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -81,7 +81,7 @@ function selfPerRequest(self, requests) {
 async function instructionRun({ node, mode, warmup, lead, window, dir, env, tag, keepSelf }) {
   const port = await freePort()
   const file = join(dir, `calls-${mode}-${tag}.out`)
-  const args = ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${file}`, node, ...V8_FLAGS, ...semiSpace(INSTRUCTION_SEMI_SPACE_MB), ...probeArgs, ...CALLS_MODES[mode], SERVER]
+  const args = [...callgrindArgs(dir, file), node, ...V8_FLAGS, ...semiSpace(INSTRUCTION_SEMI_SPACE_MB), ...probeArgs, ...CALLS_MODES[mode], SERVER]
   // Another session may be rebuilding packages/*/dist (tsup empties it first): a server that exits
   // before it is ready is started again, up to 5 times, and the build each run loaded is recorded.
   let s
@@ -102,11 +102,11 @@ async function instructionRun({ node, mode, warmup, lead, window, dir, env, tag,
     await drive(port, warmup, undefined, PATH)
     const m0 = s.majors()
     await drive(port, lead, () => s.majors() > m0, PATH)
-    execFileSync('callgrind_control', ['--instr=on', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
+    callgrindControl(dir, '--instr=on', s.server.pid)
     const m1 = s.majors()
     requests = await drive(port, window, () => s.majors() > m1, PATH)
     cycle = m1 > m0 && s.majors() > m1
-    execFileSync('callgrind_control', ['--dump', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
+    callgrindControl(dir, '--dump', s.server.pid)
   } finally {
     await s.stop()
   }

@@ -1,6 +1,8 @@
-// What the harness runs and sends to, shared by run-bench.mjs and instructions.mjs.
+// What the harnesses run and send to, and how they drive callgrind: shared by run-bench.mjs, instructions.mjs, calls.mjs and jobs.mjs.
+import { execFileSync } from 'node:child_process'
 import http from 'node:http'
 import net from 'node:net'
+import { join } from 'node:path'
 
 export const servers = { express: 'servers/express.mjs', fastify: 'servers/fastify.mjs', nest: 'servers/nest.cjs', plain: 'servers/plain.mjs', 'express-cluster': 'servers/express-cluster.mjs' }
 const agentArgs = { express: ['--import', '@agent/express/register'], fastify: ['--import', '@agent/fastify/register'], nest: [], plain: ['--import', '@agent/core/preload'], 'express-cluster': ['--import', '@agent/express/register'] }
@@ -47,4 +49,19 @@ export async function startSink() {
   })
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
   return { url: `http://127.0.0.1:${server.address().port}`, counts, close: () => server.close() }
+}
+
+/**
+ * valgrind's options for a callgrind run whose files go in `dir`, and callgrind_control for it.
+ * The gdbserver FIFOs that callgrind_control talks through go in `dir` too, which the harness
+ * removes: by default valgrind makes three in /tmp per process and leaves them there when the
+ * process is killed, as the harness kills its servers (1,764 of them after a day of runs here).
+ */
+export function callgrindArgs(dir, outFile) {
+  return ['--tool=callgrind', '--instr-atstart=no', `--vgdb-prefix=${join(dir, 'vgdb')}`, `--callgrind-out-file=${outFile}`]
+}
+
+/** `callgrind_control <action> <pid>` for a process started with `callgrindArgs(dir, ...)`. */
+export function callgrindControl(dir, action, pid) {
+  execFileSync('callgrind_control', [`--vgdb-prefix=${join(dir, 'vgdb')}`, action, String(pid)], { stdio: 'ignore', timeout: 120_000 })
 }

@@ -44,7 +44,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { agentEnv, freePort, modeArgs, servers, startSink } from './configurations.mjs'
+import { agentEnv, callgrindArgs, callgrindControl, freePort, modeArgs, servers, startSink } from './configurations.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -267,7 +267,7 @@ const probe = (line) => JSON.parse(line.replace(/^probe /, ''))
 async function instructionRun({ fw, mode, warmup, settle, lead, window, dir, env, tag }) {
   const port = await freePort()
   const file = join(dir, `${fw}-${mode}-${tag}.out`)
-  const args = ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${file}`, process.execPath, ...V8_FLAGS, ...semiSpace(INSTRUCTION_SEMI_SPACE_MB), ...probeArgs, ...modeArgs[mode](fw), servers[fw]]
+  const args = [...callgrindArgs(dir, file), process.execPath, ...V8_FLAGS, ...semiSpace(INSTRUCTION_SEMI_SPACE_MB), ...probeArgs, ...modeArgs[mode](fw), servers[fw]]
   const s = await startServer({ command: 'valgrind', args, env: { ...env, ...SLOW_LINE_OUT_OF_REACH, PORT: String(port), BENCH_MODE: mode, BENCH_PROBE_MAJOR: '1' }, what: `${fw}/${mode} under callgrind`, timeoutMs: 300_000 })
   let requests
   let cycle
@@ -278,15 +278,15 @@ async function instructionRun({ fw, mode, warmup, settle, lead, window, dir, env
   const connections = new http.Agent({ keepAlive: true, maxSockets: 4 })
   try {
     await drive(port, warmup, undefined, undefined, connections)
-    execFileSync('callgrind_control', ['--instr=on', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
+    callgrindControl(dir, '--instr=on', s.server.pid)
     await drive(port, settle, undefined, undefined, connections)
     const m0 = s.majors()
     await drive(port, lead, () => s.majors() > m0, undefined, connections)
-    execFileSync('callgrind_control', ['--zero', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
+    callgrindControl(dir, '--zero', s.server.pid)
     const m1 = s.majors()
     requests = await drive(port, window, () => s.majors() > m1, undefined, connections)
     cycle = m1 > m0 && s.majors() > m1 // the window ran from one major GC to the next
-    execFileSync('callgrind_control', ['--dump', String(s.server.pid)], { stdio: 'ignore', timeout: 120_000 })
+    callgrindControl(dir, '--dump', s.server.pid)
   } finally {
     connections.destroy()
     await s.stop()

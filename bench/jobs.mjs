@@ -15,13 +15,13 @@
 // the agent, 852.2k with it (+177k; an AsyncLocalStorage alone, on Node 20's
 // async hooks, adds 57k to this worker); Node 24.21 478.4k and 541.8k (+63k).
 //   node jobs.mjs [--repeats 3 --warmup 3000 --window 1000 --json out.json]
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { agentEnv, freePort, startSink } from './configurations.mjs'
+import { agentEnv, callgrindArgs, callgrindControl, freePort, startSink } from './configurations.mjs'
 import { V8_FLAGS, profileOf, valgrindAvailable } from './instructions.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -79,13 +79,13 @@ function startWorker(args, env) {
 async function run({ mode, repeat, warmup, window, redisPort, dir, sinkUrl }) {
   const file = join(dir, `${mode}-${repeat}.out`)
   const env = { ...agentEnv(sinkUrl, 60_000), BENCH_MODE: mode, REDIS_PORT: String(redisPort), QUEUE: `bench-${mode}-${repeat}`, WARMUP: String(warmup), WINDOW: String(window) }
-  const w = startWorker(['valgrind', '--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${file}`, process.execPath, ...V8_FLAGS, join(here, 'servers', 'jobs-worker.cjs')], env)
+  const w = startWorker(['valgrind', ...callgrindArgs(dir, file), process.execPath, ...V8_FLAGS, join(here, 'servers', 'jobs-worker.cjs')], env)
   try {
     await w.line(/^ready/m, 600_000)
-    execFileSync('callgrind_control', ['--instr=on', String(w.child.pid)], { stdio: 'ignore', timeout: 120_000 })
+    callgrindControl(dir, '--instr=on', w.child.pid)
     w.child.stdin.write('go\n')
     await w.line(/^done/m, 600_000)
-    execFileSync('callgrind_control', ['--dump', String(w.child.pid)], { stdio: 'ignore', timeout: 120_000 })
+    callgrindControl(dir, '--dump', w.child.pid)
   } finally {
     w.child.kill('SIGKILL')
     await w.exited
