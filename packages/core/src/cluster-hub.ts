@@ -36,6 +36,9 @@ export interface WorkerInterval {
 /** Which hand-over of which worker a payload holds: acknowledged once that payload settles. */
 export type HandOverMarks = ReadonlyArray<readonly [WorkerState, number]>
 
+/** A message to a worker that is going away is lost with it; its exit is handled. */
+function ignoreSendError(): void {}
+
 /**
  * The primary's side of cluster aggregation: workers hand their data over IPC
  * about every second; the primary merges each worker's hand-overs exactly,
@@ -44,9 +47,6 @@ export type HandOverMarks = ReadonlyArray<readonly [WorkerState, number]>
  * (`acknowledge`), so a worker forgets only what the primary has delivered
  * or counted as dropped.
  */
-/** A message to a worker that is going away is lost with it; its exit is handled. */
-function ignoreSendError(): void {}
-
 export class ClusterHub {
   private readonly workers = new Map<number, WorkerState>()
   /** Workers that died without handing over, not yet taken by `drain`. */
