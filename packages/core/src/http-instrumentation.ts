@@ -47,17 +47,23 @@ export function recordOf(req: object): RequestRecord | undefined {
   }
 }
 
-/** A connection that closes while its request is unanswered: the client went away. */
+/**
+ * A connection that closes while its request is unanswered: the client went
+ * away. Its response is the one Node has attached to the socket (`_httpMessage`,
+ * which Node's own 'close' handling of the response reads).
+ */
 function onConnectionClose(this: object): void {
   const record = connections.get(this)?.record
-  if (record !== undefined && !record.done) record.owner?.end(record, true)
+  if (record === undefined || record.done) return
+  const res = (this as { _httpMessage?: unknown })._httpMessage
+  record.owner?.end(record, typeof res === 'object' && res !== null ? res : undefined, true)
 }
 
 /** The response's own 'close': for pipelined requests. */
 function onResponseClose(this: ServerResponse): void {
   const req = this.req
   const record = recordOf(req)
-  if (record !== undefined && !record.done) record.owner?.end(record, !this.writableFinished)
+  if (record !== undefined && !record.done) record.owner?.end(record, this, !this.writableFinished)
   pipelined.delete(req)
 }
 
@@ -77,6 +83,8 @@ export interface RequestStartObserver {
  */
 export class HttpInstrumentation implements RequestEnd {
   private enabled = false
+  /** Its records' class, whose prototype names it their `owner`. */
+  private readonly Record: new (method: string, url: string) => RequestRecord
   private readonly onRequestStart = (message: unknown) => {
     // Node rethrows a subscriber's error as uncaught: nothing here may throw.
     try {
@@ -96,10 +104,8 @@ export class HttpInstrumentation implements RequestEnd {
     if (socket === null && recordOf(request) !== undefined) return
     const url = request.url ?? '/'
     if (this.recorder.ignores(url)) return
-    const record = new RequestRecord(request.method ?? 'GET', url)
+    const record = new this.Record(request.method ?? 'GET', url)
     record.req = request
-    record.res = response
-    record.owner = this
     contextState.latest = record
     if (socket && (active === undefined || active.done)) {
       if (slot === undefined) {
@@ -122,32 +128,39 @@ export class HttpInstrumentation implements RequestEnd {
   private readonly onResponseFinish = (message: unknown) => {
     // The socket from the message, not `request.socket`: by now Express has
     // swapped the request's prototype, and reading from it would miss V8's caches.
-    const { request, socket } = message as { request: IncomingMessage; socket?: object | null }
+    const { request, response, socket } = message as { request: IncomingMessage; response: ServerResponse; socket?: object | null }
     const last = contextState.latest
     const record = last !== undefined && last.req === request ? last : socket ? connections.get(socket)?.record : undefined
     // Pipelined requests end at their response's 'close', already listened to.
     if (record === undefined || record.req !== request || record.done) return
     // Named or not: a request no integration named is named at its end, by the
     // route resolvers (what the framework left on it) or by a bounded name.
-    record.owner?.end(record, false)
+    record.owner?.end(record, response, false)
   }
 
-  constructor(private readonly recorder: Pick<RequestRecorder, 'ignores' | 'finish'>, private readonly starts: RequestStartObserver) {}
+  constructor(private readonly recorder: Pick<RequestRecorder, 'ignores' | 'finish'>, private readonly starts: RequestStartObserver) {
+    const owner = this
+    this.Record = class MeasuredRequest extends RequestRecord {
+      override get owner(): RequestEnd {
+        return owner
+      }
+    }
+  }
 
-  end(record: RequestRecord, aborted: boolean): void {
+  end(record: RequestRecord, res: object | undefined, aborted: boolean): void {
     if (record.countedInFlight) {
       contextState.inFlight--
       record.countedInFlight = false
     }
     try {
       // A request that ends after the agent stopped is not counted.
-      if (this.enabled) this.recorder.finish(record, record.res as ServerResponse, aborted)
+      if (this.enabled) this.recorder.finish(record, res as ServerResponse | undefined, aborted)
     } catch {
       // a measurement lost, never the app's response
     }
     record.done = true
     // The connection keeps the record until its next request, but not the request with it.
-    record.req = record.res = undefined
+    record.req = undefined
   }
 
   enable(): void {

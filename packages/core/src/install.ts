@@ -6,7 +6,7 @@ import { describeError } from './guards.js'
 import { noteActivationForDoctor } from './doctor-watch.js'
 import { ENV_INHERITED_OPTIONS } from './fork-hook.js'
 import { messages } from './messages.js'
-import type { RouteResolver, UnroutedNamer } from './request-recorder.js'
+import type { ParamsResolver, RouteResolver, UnroutedNamer } from './request-recorder.js'
 
 export interface InstallOptions extends AgentOptions {
   framework?: FrameworkInfo
@@ -18,6 +18,8 @@ export interface InstallOptions extends AgentOptions {
   frameworkLoaded?: boolean
   /** Names a request the integration could not name while it ran (its app was instrumented late). */
   routeResolver?: RouteResolver
+  /** Finds a request's route params where the framework keeps them off `req` (see `ParamsResolver`). */
+  paramsResolver?: ParamsResolver
   /** Says what answered a request no route answered (see `UnroutedNamer`). */
   unroutedNamer?: UnroutedNamer
 }
@@ -42,7 +44,7 @@ export function install(options: InstallOptions = {}): Agent | undefined {
       const sameInstall = dirname(other) === dirname(state.owner)
       state.agent.logger.report(sameInstall ? 'debug' : 'info', 'AGENT_DUPLICATE_COPY', state.owner, other)
     }
-    const { framework, frameworkLoaded = true, routeResolver, unroutedNamer, creators, logWrite, ...configOptions } = options
+    const { framework, frameworkLoaded = true, routeResolver, paramsResolver, unroutedNamer, creators, logWrite, ...configOptions } = options
     const existing = state.agent
     const agent = (state.agent ??= new Agent({ ...configOptions, ...(creators ? { creators } : {}), ...(logWrite ? { logWrite } : {}) }))
     if (existing) agent.applyCodeOptions(configOptions)
@@ -50,6 +52,7 @@ export function install(options: InstallOptions = {}): Agent | undefined {
     // With a framework's integration, requests are named by their routes; the others were answered before any route.
     if (framework) agent.recorder.routesExpected = true
     if (routeResolver) agent.recorder.addRouteResolver(routeResolver)
+    if (paramsResolver) agent.recorder.addParamsResolver(paramsResolver)
     if (unroutedNamer) agent.recorder.addUnroutedNamer(unroutedNamer)
     // A preload (frameworkLoaded false) may run before the app's environment is complete.
     agent.activate(framework && frameworkLoaded ? framework.name : undefined, !frameworkLoaded)

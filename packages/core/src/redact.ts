@@ -66,14 +66,22 @@ export class Redactor {
     }
     if (secrets.size === 0) return url
     const q = url.indexOf('?')
-    const path = q === -1 ? url : url.slice(0, q)
-    const redacted = path.split('/').map((seg) => {
-      let decoded = seg
+    const segments = (q === -1 ? url : url.slice(0, q)).split('/')
+    const decoded = segments.map((seg) => {
       try {
-        decoded = decodeURIComponent(seg)
-      } catch {}
-      return secrets.has(decoded) ? REDACTED : seg
-    }).join('/')
+        return decodeURIComponent(seg)
+      } catch {
+        return seg
+      }
+    })
+    for (const secret of secrets) {
+      // The segment that is the value; else the one that holds it beside another param (`/:user-:token`).
+      const exact = decoded.includes(secret)
+      for (let i = 0; i < segments.length; i++) {
+        if (exact ? decoded[i] === secret : decoded[i]!.includes(secret)) segments[i] = REDACTED
+      }
+    }
+    const redacted = segments.join('/')
     return q === -1 ? redacted : redacted + url.slice(q)
   }
 }

@@ -4,16 +4,13 @@
 import { recordOf } from './http-instrumentation.js'
 
 /**
- * Names the request in flight by its route template (`/users/:id`), and gives
- * its params where the framework keeps them off `req` (for redaction). A
- * later name replaces an earlier one. Does nothing for a request the agent
- * does not measure.
+ * Names the request in flight by its route template (`/users/:id`). A later
+ * name replaces an earlier one. Does nothing for a request the agent does not
+ * measure.
  */
-export function nameRequest(req: object, route: string, params?: Record<string, unknown>): void {
+export function nameRequest(req: object, route: string): void {
   const record = recordOf(req)
-  if (record === undefined) return
-  record.route = route
-  if (params !== undefined) record.params = params
+  if (record !== undefined) record.route = route
 }
 
 /**

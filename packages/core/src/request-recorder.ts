@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import { performance } from 'node:perf_hooks'
 import { Aggregator, type CallStats, type IntervalSnapshot, type JobOutcome } from './aggregator.js'
 import type { AgentConfig } from './config.js'
@@ -42,6 +42,13 @@ type RecorderConfig = Pick<AgentConfig, 'maxEndpoints' | 'errorsEnabled' | 'sens
 
 /** Names a request the integration could not name while it ran (its app was instrumented late). */
 export type RouteResolver = (req: object) => string | undefined
+
+/**
+ * Finds a request's route params where the framework keeps them off `req`
+ * (Fastify), to redact them from its URL. Asked only for a request kept as an
+ * error or a trace.
+ */
+export type ParamsResolver = (req: object) => Record<string, unknown> | undefined
 
 /**
  * Says what answered a request no route answered, where the framework can
@@ -108,6 +115,8 @@ export class RequestRecorder {
   private readonly recentUrls: (string | undefined)[] = new Array(RECENT_URL_SLOTS).fill(undefined)
   private readonly recentNames: (string | undefined)[] = new Array(RECENT_URL_SLOTS).fill(undefined)
   private readonly unroutedNamers: UnroutedNamer[] = []
+  /** Asked, in order, for the params of a request kept as an error or a trace. */
+  private readonly paramsResolvers: ParamsResolver[] = []
   /** Names of what answered unrouted requests this interval. */
   private readonly answererNamesUsed = new BoundedNames(MAX_ANSWERER_NAMES)
 
@@ -142,6 +151,10 @@ export class RequestRecorder {
     if (!this.routeResolvers.includes(resolve)) this.routeResolvers.push(resolve)
   }
 
+  addParamsResolver(find: ParamsResolver): void {
+    if (!this.paramsResolvers.includes(find)) this.paramsResolvers.push(find)
+  }
+
   addUnroutedNamer(name: UnroutedNamer): void {
     if (!this.unroutedNamers.includes(name)) this.unroutedNamers.push(name)
   }
@@ -151,21 +164,25 @@ export class RequestRecorder {
     return this.aggregator.namesWithData > 0 || (this.errors?.size ?? 0) > 0
   }
 
-  /** A request's end, from the HTTP instrumentation. */
-  finish(record: RequestRecord, res: ServerResponse, aborted: boolean): void {
+  /**
+   * A request's end, from the HTTP instrumentation, with its response (none
+   * only where a closed connection no longer names it: status 0).
+   */
+  finish(record: RequestRecord, res: ServerResponse | undefined, aborted: boolean): void {
     const endMs = performance.now()
     const durationMs = endMs - record.start
-    const status = res.statusCode
+    const status = res !== undefined ? res.statusCode : 0
     // The request as the record holds it, not `res.req`: a read from Express's response misses V8's caches.
-    const named = record.route ?? this.lateRoute((record.req ?? res.req) as object)
-    const route = named ?? this.unroutedName(record.url, status, res)
+    const req = record.req!
+    const named = record.route ?? this.lateRoute(req)
+    const route = named ?? this.unroutedName(record.url, status, req, res)
     // A thrown error the app turned into a 4xx is captured, but the request did not fail.
     // In seconds, the unit OpenTelemetry's conventions give http.server.request.duration.
     const stats = this.aggregator.record(record.method, route, durationMs / 1000, status >= 500, aborted, named !== undefined)
     const nPlusOne = record.layers !== undefined && this.recordInside(record, stats, endMs)
     const slow = durationMs >= this.slowRequestMs
     if ((record.error === undefined || !this.errors) && !slow && !nPlusOne) return
-    this.keepDetails(record, res, route, status, aborted, slow, nPlusOne, durationMs)
+    this.keepDetails(record, req, route, status, aborted, slow, nPlusOne, durationMs)
   }
 
   /**
@@ -173,14 +190,14 @@ export class RequestRecorder {
    * bytecode against the budget for inlining into it, and with this in `finish` the calls it makes for
    * every request stayed calls (each boxing the duration it passed, 16 bytes a request).
    */
-  private keepDetails(record: RequestRecord, res: ServerResponse, route: string, status: number, aborted: boolean, slow: boolean, nPlusOne: boolean, durationMs: number): void {
-    const req = res.req as (typeof res.req & { params?: Record<string, unknown> }) | undefined
-    const params = record.params ?? paramsFromTemplate(route, record.url) ?? req?.params
+  private keepDetails(record: RequestRecord, request: object, route: string, status: number, aborted: boolean, slow: boolean, nPlusOne: boolean, durationMs: number): void {
+    const req = request as { headers?: IncomingHttpHeaders; params?: Record<string, unknown> }
+    const params = this.paramsOf(req) ?? paramsFromTemplate(route, record.url) ?? req.params
     const url = this.redactor.url(record.url, params)
     if (record.error !== undefined && this.errors) {
       this.errors.capture(record.error, record.method, route, {
         url,
-        headers: req ? this.redactor.headers(req.headers) : {},
+        headers: req.headers !== undefined ? this.redactor.headers(req.headers) : {},
         ...(params ? { params: this.redactor.params(params) } : {}),
       }, traceOf(record))
     }
@@ -264,9 +281,9 @@ export class RequestRecorder {
   }
 
   /** A bounded name for a request no route named: never a routed endpoint's slot, never one per URL. */
-  private unroutedName(url: string, status: number, res: ServerResponse): string {
+  private unroutedName(url: string, status: number, req: object, res: ServerResponse | undefined): string {
     if (status === 404) return UNMATCHED_ROUTE
-    if (this.routesExpected) return this.answererName(res) ?? unmatchedClass(status)
+    if (this.routesExpected) return (res !== undefined ? this.answererName(req, res) : undefined) ?? unmatchedClass(status)
     const slot = url.length & (RECENT_URL_SLOTS - 1)
     let name: string | undefined
     if (this.recentUrls[slot] === url) name = this.recentNames[slot]
@@ -279,13 +296,26 @@ export class RequestRecorder {
   }
 
   /** `(static files)`: what answered, as the integration says, within its bound. */
-  private answererName(res: ServerResponse): string | undefined {
+  private answererName(req: object, res: ServerResponse): string | undefined {
     for (const namer of this.unroutedNamers) {
       try {
-        const answerer = namer(res.req, res)
+        const answerer = namer(req, res)
         if (answerer !== undefined) return this.answererNamesUsed.admit(`(${answerer})`)
       } catch {
         // a namer never breaks the measurement
+      }
+    }
+    return undefined
+  }
+
+  /** Route params where the framework keeps them off `req` (Fastify), for the rare request kept with its URL. */
+  private paramsOf(req: object): Record<string, unknown> | undefined {
+    for (const find of this.paramsResolvers) {
+      try {
+        const params = find(req)
+        if (params !== undefined) return params
+      } catch {
+        // a resolver never breaks the measurement
       }
     }
     return undefined

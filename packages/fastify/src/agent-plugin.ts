@@ -1,12 +1,12 @@
 import { install, type AgentOptions } from '@agent/core/internal'
 // Fastify is imported as types only: the app's own copy is instrumented.
 import type { FastifyInstance, FastifyPluginCallback } from 'fastify'
-import { instrumentInstance, routeOfRequest } from './instrument-fastify.js'
+import { instrumentInstance, paramsOfRequest, routeOfRequest } from './instrument-fastify.js'
 
 /** Installs the agent (once per process) with Fastify as its framework. */
 export function installForFastify(options: AgentOptions, version: string | undefined, loaded: boolean): void {
   const framework = { name: 'fastify', version: version ?? 'unknown' }
-  install({ ...options, framework, frameworkLoaded: loaded, routeResolver: routeOfRequest })
+  install({ ...options, framework, frameworkLoaded: loaded, routeResolver: routeOfRequest, paramsResolver: paramsOfRequest })
 }
 
 /**

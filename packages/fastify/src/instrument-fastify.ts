@@ -25,12 +25,22 @@ import { RouteTable, type RouteSeen } from './route-table.js'
 
 type Instance = FastifyInstance & { initialConfig?: Record<string, unknown> }
 
-/** For a request nothing named while it ran: the route its server's table matches. */
-export function routeOfRequest(req: object): string | undefined {
+/** The route a request matches in its server's table, if the table has it. */
+function matchOf(req: object): ReturnType<RouteTable['match']> {
   const raw = req as IncomingMessage & { socket?: { server?: object } }
   const server = raw.socket?.server
   const table = server && state.tables.get(server)
-  return table?.match(raw)?.route
+  return table?.match(raw)
+}
+
+/** For a request nothing named while it ran: the route its server's table matches. */
+export function routeOfRequest(req: object): string | undefined {
+  return matchOf(req)?.route
+}
+
+/** For a request kept as an error or a trace: its params (Fastify keeps them off the raw request), for redaction. */
+export function paramsOfRequest(req: object): Record<string, unknown> | undefined {
+  return matchOf(req)?.params
 }
 
 /** A symbol of Fastify's, by its description, on one of its objects. */
@@ -72,7 +82,7 @@ function observeReplies(instance: Instance): void {
       isError = symbolOf(reply, 'fastify.reply.isError')
     }
     const url = routeContext !== null ? request[routeContext]?.config?.url : undefined
-    if (typeof url === 'string') nameRequest(raw, url, request.params as Record<string, unknown> | undefined)
+    if (typeof url === 'string') nameRequest(raw, url)
     if (payload instanceof Error || (isError !== null && reply[isError!] === true)) noteError(raw, payload)
   }
   state.replies.add(proto)

@@ -13,14 +13,17 @@ const extra = async (port: string) => {
   assert.equal((await get(`http://127.0.0.1:${port}/plain`)).status, 200)
   assert.equal((await get(`http://127.0.0.1:${port}/guarded/ann`)).status, 401)
   assert.equal((await get(`http://127.0.0.1:${port}/hooked/ann`)).status, 500)
+  assert.equal((await get(`http://127.0.0.1:${port}/pair/ann-tok-5ecret`)).status, 500)
 }
 /** The common outcome, a request its route's hook answered named by the route too, and an error its hook threw captured with its route. */
 function assertFastify(o: Parameters<typeof assertOutcome>[0]) {
-  assertOutcome(o, 3, 1)
+  assertOutcome(o, 4, 2)
   assert.equal(o.endpoints['GET /plain']?.count, 1)
   assert.equal(o.endpoints['GET /guarded/:who']?.count, 1, JSON.stringify(o.endpoints))
   assert.equal(o.endpoints['GET /hooked/:who']?.errors, 1, JSON.stringify(o.endpoints))
   assert.equal(o.errors.find((e) => e.message === 'hook boom')?.route, '/hooked/:who', JSON.stringify(o.errors))
+  // Its token is redacted from the URL (assertOutcome looks for every secret in the export).
+  assert.equal(o.errors.find((e) => e.message === 'pair failed')?.route, '/pair/:user-:token', JSON.stringify(o.errors))
 }
 const run = (file: string, env: Record<string, string>, execArgv: string[] = []) => exercise({ file: fixture(file), cwd, env, execArgv, extra })
 
