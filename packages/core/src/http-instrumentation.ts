@@ -116,12 +116,9 @@ export class HttpInstrumentation implements RequestEnd {
       pipelined.set(request, record)
       response.on('close', onResponseClose)
     }
+    contextState.inFlight++
     // The store set here is the one the request handler runs in.
     if (contextState.wanted) requestContext.enterWith(record)
-    else {
-      contextState.inFlight++
-      record.countedInFlight = true
-    }
     this.starts.onRequestStart(server)
   }
 
@@ -148,18 +145,14 @@ export class HttpInstrumentation implements RequestEnd {
   }
 
   end(record: RequestRecord, res: object | undefined, aborted: boolean): void {
-    if (record.countedInFlight) {
-      contextState.inFlight--
-      record.countedInFlight = false
-    }
+    contextState.inFlight--
     try {
       // A request that ends after the agent stopped is not counted.
       if (this.enabled) this.recorder.finish(record, res as ServerResponse | undefined, aborted)
     } catch {
       // a measurement lost, never the app's response
     }
-    record.done = true
-    // The connection keeps the record until its next request, but not the request with it.
+    // Done: the connection keeps the record until its next request, but not the request with it.
     record.req = undefined
   }
 

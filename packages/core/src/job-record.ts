@@ -17,9 +17,20 @@ export interface JobInfo {
  * layer work the same) that no HTTP request started, with what names it.
  */
 export class JobRecord extends RequestRecord {
+  private ended = false
+
   constructor(readonly job: JobInfo, carrier?: { traceparent?: unknown; tracestate?: unknown }) {
     super('JOB', job.queue !== undefined ? `${job.queue}/${job.name}` : job.name)
     // The context of whoever enqueued it, where the job carries one.
     if (carrier?.traceparent !== undefined) this.trace = contextFrom(carrier)
+  }
+
+  override get done(): boolean {
+    return this.ended
+  }
+
+  /** Ends it: spans and calls that end later are not its. */
+  end(): void {
+    this.ended = true
   }
 }

@@ -57,7 +57,7 @@ export function startJob(name: string, options: JobOptions = {}): ActiveJob {
         } catch {
           // a measurement lost, never the job
         }
-        record.done = true
+        record.end()
       },
     }
   } catch {

@@ -21,7 +21,7 @@ export const contextState = {
   wanted: false,
   /** The request that started last: set by the HTTP instrumentation. */
   latest: undefined as RequestRecord | undefined,
-  /** Requests in flight, counted only while the context is off (see `currentRequest`). */
+  /** HTTP requests in flight (read while the context is off, see `currentRequest`). */
   inFlight: 0,
 }
 

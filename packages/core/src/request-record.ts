@@ -34,12 +34,6 @@ class RareFields {
   statements: (Map<string, number> | undefined)[] | undefined = undefined
 }
 
-/** A record's phase (`RequestRecord.phase`). */
-const IN_FLIGHT = 0
-const COUNTED = 1
-const DONE = 2
-type Phase = typeof IN_FLIGHT | typeof COUNTED | typeof DONE
-
 /**
  * One request in flight: the central record every part of the agent reads or
  * names. Allocated once per request, with the fields every request writes;
@@ -47,7 +41,8 @@ type Phase = typeof IN_FLIGHT | typeof COUNTED | typeof DONE
  * can be found elsewhere is not kept: the response comes with each way a
  * request ends, Fastify's params are found again for the rare request kept
  * as an error or a trace, and the instrumentation that ends it is its class's
- * (`owner`): 88 bytes a request and the time's 16-byte box (160 and 16 at first). Integrations
+ * (`owner`), and it is done when it lets its request go: 80 bytes a request and
+ * the time's 16-byte box (160 and 16 at first). Integrations
  * name it through `request-naming.ts`, never by writing its fields.
  */
 export class RequestRecord {
@@ -57,9 +52,10 @@ export class RequestRecord {
   declare route: string | undefined
   /** The handler's name where the framework has one (Nest: `Controller.method`). */
   declare name: string | undefined
-  /** In flight, in flight and counted in `contextState.inFlight`, or done: one field for both flags, 8 bytes less. */
-  declare private phase: Phase
-  /** The request while in flight (how `recordOf` tells it from the connection's next one); cleared at its end. */
+  /**
+   * The request while in flight (how `recordOf` tells it from the connection's next one); cleared at
+   * its end, which makes the record `done` (a flag of its own would be 8 bytes a request).
+   */
   declare req: object | undefined
   declare private rare: RareFields | undefined
   // Fields are declared and assigned here, not initialised in the class body: an ES2022 class field
@@ -73,7 +69,6 @@ export class RequestRecord {
     this.start = performance.now()
     this.route = undefined
     this.name = undefined
-    this.phase = IN_FLIGHT
     this.req = undefined
     this.rare = undefined
   }
@@ -86,21 +81,9 @@ export class RequestRecord {
     return undefined
   }
 
+  /** Ended: its request let go (a job's record, which has none, keeps a flag). */
   get done(): boolean {
-    return this.phase === DONE
-  }
-
-  set done(done: boolean) {
-    this.phase = done ? DONE : IN_FLIGHT
-  }
-
-  /** Started while the request context was off, so counted in `contextState.inFlight` until its end. */
-  get countedInFlight(): boolean {
-    return this.phase === COUNTED
-  }
-
-  set countedInFlight(counted: boolean) {
-    if (this.phase !== DONE) this.phase = counted ? COUNTED : IN_FLIGHT
+    return this.req === undefined
   }
 
   private get rareFields(): RareFields {

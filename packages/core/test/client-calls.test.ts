@@ -5,12 +5,15 @@ import { layerIndex } from '../src/layer-clock.ts'
 import { requestContext, wantContext } from '../src/request-context.ts'
 import { RequestRecord } from '../src/request-record.ts'
 
+/** A record in flight holds its request (a stand-in here): one without is done. */
+const inFlight = (record: RequestRecord) => Object.assign(record, { req: {} })
+
 const pgPeer: CallPeer = { attributes: { 'db.system.name': 'postgresql', 'server.address': '127.0.0.1', 'server.port': 5432 } }
 const httpPeer: CallPeer = { attributes: { 'server.address': 'api.internal', 'server.port': 8080 }, origin: 'http://api.internal:8080' }
 
 function inRequest<T>(run: (record: RequestRecord) => T): [RequestRecord, T] {
   wantContext()
-  const record = new RequestRecord('GET', '/orders/7')
+  const record = inFlight(new RequestRecord('GET', '/orders/7'))
   return [record, requestContext.run(record, () => run(record))]
 }
 
@@ -76,7 +79,7 @@ test('a failed call exports its code or class, never its message', () => {
 
 test('a call that outlives its request is not one of its spans, nor in its layers', () => {
   const [record, call] = inRequest(() => startClientCall('redis', 'GET', 'GET ?', { attributes: { 'db.system.name': 'redis' } }))
-  record.done = true
+  record.req = undefined // its end
   call!.end()
   assert.equal(record.spans, undefined)
   assert.equal(record.layers!.timeMs[layerIndex.redis], 0)
