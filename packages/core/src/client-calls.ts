@@ -75,10 +75,13 @@ export class ClientCall {
   end(error?: unknown, status = 0): void {
     if (this.durationMs >= 0) return
     const request = this.request
+    // A call that outlives its request (fire and forget) is not part of it; nor is the request's start its to read.
+    if (request.done) {
+      this.durationMs = 0
+      return
+    }
     const now = performance.now()
     this.durationMs = now - request.start - this.offsetMs
-    // A call that outlives its request (fire and forget) is not part of it.
-    if (request.done) return
     request.layers!.end(this.layerAt, now)
     this.status = status
     // Its class or code, not its message: a driver's message may quote a value ("Duplicate entry 'a@b.c'").

@@ -1,8 +1,9 @@
 import dc from 'node:diagnostics_channel'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import { performance } from 'node:perf_hooks'
 import { contextState, requestContext } from './request-context.js'
-import { RequestRecord, type RequestEnd } from './request-record.js'
+import { RequestRecord, type RequestEnd, type StartTime } from './request-record.js'
 import type { RequestRecorder } from './request-recorder.js'
 import { kConnections, kPipelinedRequests as kPipelined } from './symbols.js'
 
@@ -22,7 +23,12 @@ const FINISH = 'http.server.response.finish'
  * again at the response's end. Requests pipelined behind one still in
  * flight, the rare case, go to a WeakMap of their own.
  */
-type ConnectionSlot = { record: RequestRecord | undefined }
+class ConnectionSlot implements StartTime {
+  /** The record of the request it serves (or served last). */
+  record: RequestRecord | undefined = undefined
+  /** That request's start, written in place by each request (no allocation). */
+  start = performance.now()
+}
 const shared = globalThis as { [kConnections]?: WeakMap<object, ConnectionSlot>; [kPipelined]?: WeakMap<object, RequestRecord> }
 const connections = (shared[kConnections] ??= new WeakMap<object, ConnectionSlot>())
 const pipelined = (shared[kPipelined] ??= new WeakMap<object, RequestRecord>())
@@ -84,7 +90,7 @@ export interface RequestStartObserver {
 export class HttpInstrumentation implements RequestEnd {
   private enabled = false
   /** Its records' class, whose prototype names it their `owner`. */
-  private readonly Record: new (method: string, url: string) => RequestRecord
+  private readonly Record: new (method: string, url: string, started?: StartTime) => RequestRecord
   private readonly onRequestStart = (message: unknown) => {
     // Node rethrows a subscriber's error as uncaught: nothing here may throw.
     try {
@@ -96,7 +102,7 @@ export class HttpInstrumentation implements RequestEnd {
 
   private start({ request, response, server }: { request: IncomingMessage; response: ServerResponse; server?: Server }): void {
     const socket = request.socket as Socket | null
-    const slot = socket ? connections.get(socket) : undefined
+    let slot = socket ? connections.get(socket) : undefined
     const active = slot?.record
     // Another copy of the agent in this process may have taken it already:
     // then it is its connection's record, or, behind one in flight, a pipelined one.
@@ -104,18 +110,22 @@ export class HttpInstrumentation implements RequestEnd {
     if (socket === null && recordOf(request) !== undefined) return
     const url = request.url ?? '/'
     if (this.recorder.ignores(url)) return
-    const record = new this.Record(request.method ?? 'GET', url)
-    record.req = request
-    contextState.latest = record
+    let record: RequestRecord
     if (socket && (active === undefined || active.done)) {
       if (slot === undefined) {
-        connections.set(socket, { record })
+        slot = new ConnectionSlot()
+        connections.set(socket, slot)
         socket.on('close', onConnectionClose)
-      } else slot.record = record
+      } else slot.start = performance.now()
+      record = new this.Record(request.method ?? 'GET', url, slot)
+      slot.record = record
     } else {
+      record = new this.Record(request.method ?? 'GET', url)
       pipelined.set(request, record)
       response.on('close', onResponseClose)
     }
+    record.req = request
+    contextState.latest = record
     contextState.inFlight++
     // The store set here is the one the request handler runs in.
     if (contextState.wanted) requestContext.enterWith(record)

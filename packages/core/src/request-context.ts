@@ -59,7 +59,8 @@ export function startSpan(name: string, attributes?: SpanRecord['attributes']): 
   let ended = false
   return {
     end(error?: unknown) {
-      if (ended) return
+      // A span that outlives its request is not part of it.
+      if (ended || request.done) return
       ended = true
       const span: SpanRecord = { name, offsetMs: startedAt - request.start, durationMs: performance.now() - startedAt }
       if (attributes) span.attributes = attributes

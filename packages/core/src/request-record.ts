@@ -19,6 +19,15 @@ export interface SpanRecord {
 /** Spans kept per request: a request that makes thousands of calls stays bounded. */
 export const MAX_SPANS = 64
 
+/**
+ * When a request started (`performance.now()`), in an object that outlives it:
+ * a connection's slot, rewritten in place by each of its requests. A number
+ * field of the record's own would be a new 16-byte box every request.
+ */
+export interface StartTime {
+  start: number
+}
+
 /** What ends a request's measurement: the instrumentation that started it. */
 export interface RequestEnd {
   end(record: RequestRecord, res: object | undefined, aborted: boolean): void
@@ -41,14 +50,15 @@ class RareFields {
  * can be found elsewhere is not kept: the response comes with each way a
  * request ends, Fastify's params are found again for the rare request kept
  * as an error or a trace, and the instrumentation that ends it is its class's
- * (`owner`), and it is done when it lets its request go: 80 bytes a request and
- * the time's 16-byte box (160 and 16 at first). Integrations
- * name it through `request-naming.ts`, never by writing its fields.
+ * (`owner`), it is done when it lets its request go, and its start time is
+ * its connection's (`StartTime`): 80 bytes a request (160 and a 16-byte box at
+ * first). Integrations name it through `request-naming.ts`, never by writing
+ * its fields.
  */
 export class RequestRecord {
   declare readonly method: string
   declare readonly url: string
-  declare readonly start: number
+  declare private readonly started: StartTime
   declare route: string | undefined
   /** The handler's name where the framework has one (Nest: `Controller.method`). */
   declare name: string | undefined
@@ -60,13 +70,11 @@ export class RequestRecord {
   declare private rare: RareFields | undefined
   // Fields are declared and assigned here, not initialised in the class body: an ES2022 class field
   // is defined property by property, a cost every request pays (callgrind: 0.16k on Fastify, 0.4k on Express).
-  constructor(method: string, url: string) {
+  /** `started`: its connection's, with the time written; else a time of its own, now. */
+  constructor(method: string, url: string, started: StartTime = { start: performance.now() }) {
     this.method = method
     this.url = url
-    // Set to undefined first so that V8 keeps the field tagged: as a number field it would box the
-    // time again, beside the box `performance.now()`'s result already is (16 bytes a request).
-    ;(this as { start: unknown }).start = undefined
-    this.start = performance.now()
+    this.started = started
     this.route = undefined
     this.name = undefined
     this.req = undefined
@@ -79,6 +87,14 @@ export class RequestRecord {
    */
   get owner(): RequestEnd | undefined {
     return undefined
+  }
+
+  /**
+   * When it started (`performance.now()`). Read while it is in flight: a connection's next request
+   * rewrites it.
+   */
+  get start(): number {
+    return this.started.start
   }
 
   /** Ended: its request let go (a job's record, which has none, keeps a flag). */
