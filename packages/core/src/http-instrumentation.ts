@@ -21,26 +21,27 @@ const FINISH = 'http.server.response.finish'
  * against 65.7k here). Not in a WeakMap entry per request (ephemerons cost
  * the GC: +8k on Fastify), but one per connection: its socket's slot, found
  * again at the response's end. Requests pipelined behind one still in
- * flight, the rare case, go to a WeakMap of their own.
+ * flight, the rare case, go to a WeakMap of their own, each with a slot of
+ * its own.
  */
-class ConnectionSlot implements StartTime {
+class RecordSlot implements StartTime {
   /** The record of the request it serves (or served last). */
   record: RequestRecord | undefined = undefined
   /** That request's start, written in place by each request (no allocation). */
   start = performance.now()
 }
-const shared = globalThis as { [kConnections]?: WeakMap<object, ConnectionSlot>; [kPipelined]?: WeakMap<object, RequestRecord> }
-const connections = (shared[kConnections] ??= new WeakMap<object, ConnectionSlot>())
+const shared = globalThis as { [kConnections]?: WeakMap<object, RecordSlot>; [kPipelined]?: WeakMap<object, RequestRecord> }
+const connections = (shared[kConnections] ??= new WeakMap<object, RecordSlot>())
 const pipelined = (shared[kPipelined] ??= new WeakMap<object, RequestRecord>())
 
 /**
- * The request that started last (`contextState.latest`) is, in the common
+ * The request that started last (in `contextState.latest`) is, in the common
  * case, the one a framework asks about, found by identity without reading
  * from `req` (with Express every request object has a map of its own, so any
  * read from it misses V8's caches).
  */
 export function recordOf(req: object): RequestRecord | undefined {
-  const last = contextState.latest
+  const last = contextState.latest?.record
   if (last !== undefined && last.req === req) return last
   try {
     // Not `req.socket`: a read from Express's request misses V8's caches (see route-map.ts of @agent/express).
@@ -110,22 +111,21 @@ export class HttpInstrumentation implements RequestEnd {
     if (socket === null && recordOf(request) !== undefined) return
     const url = request.url ?? '/'
     if (this.recorder.ignores(url)) return
-    let record: RequestRecord
-    if (socket && (active === undefined || active.done)) {
-      if (slot === undefined) {
-        slot = new ConnectionSlot()
-        connections.set(socket, slot)
-        socket.on('close', onConnectionClose)
-      } else slot.start = performance.now()
-      record = new this.Record(request.method ?? 'GET', url, slot)
-      slot.record = record
-    } else {
-      record = new this.Record(request.method ?? 'GET', url)
+    const behind = !socket || (active !== undefined && !active.done)
+    if (behind) slot = new RecordSlot()
+    else if (slot === undefined) {
+      slot = new RecordSlot()
+      connections.set(socket, slot)
+      socket.on('close', onConnectionClose)
+    } else slot.start = performance.now()
+    const record = new this.Record(request.method ?? 'GET', url, slot)
+    record.req = request
+    slot.record = record
+    contextState.latest = slot
+    if (behind) {
       pipelined.set(request, record)
       response.on('close', onResponseClose)
     }
-    record.req = request
-    contextState.latest = record
     contextState.inFlight++
     // The store set here is the one the request handler runs in.
     if (contextState.wanted) requestContext.enterWith(record)
@@ -136,7 +136,7 @@ export class HttpInstrumentation implements RequestEnd {
     // The socket from the message, not `request.socket`: by now Express has
     // swapped the request's prototype, and reading from it would miss V8's caches.
     const { request, response, socket } = message as { request: IncomingMessage; response: ServerResponse; socket?: object | null }
-    const last = contextState.latest
+    const last = contextState.latest?.record
     const record = last !== undefined && last.req === request ? last : socket ? connections.get(socket)?.record : undefined
     // Pipelined requests end at their response's 'close', already listened to.
     if (record === undefined || record.req !== request || record.done) return

@@ -19,8 +19,12 @@ export const requestContext = new AsyncLocalStorage<RequestRecord>()
  */
 export const contextState = {
   wanted: false,
-  /** The request that started last: set by the HTTP instrumentation. */
-  latest: undefined as RequestRecord | undefined,
+  /**
+   * Where the request that started last is: its connection's slot, set by the HTTP instrumentation.
+   * The slot, not the record: the slot outlives its requests, and storing an old object into an old
+   * one skips the write barrier's slow path (about 50 instructions a request on Node 24).
+   */
+  latest: undefined as { readonly record: RequestRecord | undefined } | undefined,
   /** HTTP requests in flight (read while the context is off, see `currentRequest`). */
   inFlight: 0,
 }
@@ -38,7 +42,7 @@ export function currentRequest(): RequestRecord | undefined {
   // The context is off: this is the first sign that it is needed. The call
   // is the request's only if no other is in flight to be confused with it.
   wantContext()
-  const latest = contextState.latest
+  const latest = contextState.latest?.record
   if (latest === undefined || latest.done || contextState.inFlight !== 1) return undefined
   // The rest of this request's work (the calls it makes next) runs in its context.
   requestContext.enterWith(latest)
