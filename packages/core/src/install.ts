@@ -6,7 +6,7 @@ import { describeError } from './guards.js'
 import { noteActivationForDoctor } from './doctor-watch.js'
 import { ENV_INHERITED_OPTIONS } from './fork-hook.js'
 import { messages } from './messages.js'
-import type { ParamsResolver, RouteResolver, UnroutedNamer } from './request-recorder.js'
+import type { HandlerNamer, ParamsResolver, RouteResolver, UnroutedNamer } from './request-recorder.js'
 
 export interface InstallOptions extends AgentOptions {
   framework?: FrameworkInfo
@@ -20,6 +20,8 @@ export interface InstallOptions extends AgentOptions {
   routeResolver?: RouteResolver
   /** Finds a request's route params where the framework keeps them off `req` (see `ParamsResolver`). */
   paramsResolver?: ParamsResolver
+  /** Names the handler of a request kept as a trace, where the integration did not while it ran (see `HandlerNamer`). */
+  handlerNamer?: HandlerNamer
   /** Says what answered a request no route answered (see `UnroutedNamer`). */
   unroutedNamer?: UnroutedNamer
 }
@@ -44,7 +46,7 @@ export function install(options: InstallOptions = {}): Agent | undefined {
       const sameInstall = dirname(other) === dirname(state.owner)
       state.agent.logger.report(sameInstall ? 'debug' : 'info', 'AGENT_DUPLICATE_COPY', state.owner, other)
     }
-    const { framework, frameworkLoaded = true, routeResolver, paramsResolver, unroutedNamer, creators, logWrite, ...configOptions } = options
+    const { framework, frameworkLoaded = true, routeResolver, paramsResolver, handlerNamer, unroutedNamer, creators, logWrite, ...configOptions } = options
     const existing = state.agent
     const agent = (state.agent ??= new Agent({ ...configOptions, ...(creators ? { creators } : {}), ...(logWrite ? { logWrite } : {}) }))
     if (existing) agent.applyCodeOptions(configOptions)
@@ -53,6 +55,7 @@ export function install(options: InstallOptions = {}): Agent | undefined {
     if (framework) agent.recorder.routesExpected = true
     if (routeResolver) agent.recorder.addRouteResolver(routeResolver)
     if (paramsResolver) agent.recorder.addParamsResolver(paramsResolver)
+    if (handlerNamer) agent.recorder.addHandlerNamer(handlerNamer)
     if (unroutedNamer) agent.recorder.addUnroutedNamer(unroutedNamer)
     // A preload (frameworkLoaded false) may run before the app's environment is complete.
     agent.activate(framework && frameworkLoaded ? framework.name : undefined, !frameworkLoaded)

@@ -11,6 +11,19 @@ import { ClientCall } from './client-calls.js'
 import { traceOf, type RequestRecord, type SpanRecord } from './request-record.js'
 import { SlowTraceBuffer, type TraceReason, type TraceRecord } from './slow-traces.js'
 
+/** The first answer of the integrations' helpers to a request, in order; one that throws is passed over. */
+function firstAnswer<T>(helpers: ((req: object) => T | undefined)[], req: object): T | undefined {
+  for (const ask of helpers) {
+    try {
+      const answer = ask(req)
+      if (answer !== undefined) return answer
+    } catch {
+      // a helper never breaks the measurement
+    }
+  }
+  return undefined
+}
+
 /** The endpoint for requests nothing answered (404): one, never one per URL. */
 export const UNMATCHED_ROUTE = '(unmatched)'
 /** How many recent unrouted URLs are kept (a power of two: a URL's slot is its length's low bits). */
@@ -42,6 +55,14 @@ type RecorderConfig = Pick<AgentConfig, 'maxEndpoints' | 'errorsEnabled' | 'sens
 
 /** Names a request the integration could not name while it ran (its app was instrumented late). */
 export type RouteResolver = (req: object) => string | undefined
+
+/**
+ * Names the handler that served a request kept as a trace, where the
+ * integration did not name it while it ran (Nest on platform-express: its
+ * controller method, from the route Express left on the request). Asked only
+ * for a request kept as a trace.
+ */
+export type HandlerNamer = (req: object) => string | undefined
 
 /**
  * Finds a request's route params where the framework keeps them off `req`
@@ -117,6 +138,8 @@ export class RequestRecorder {
   private readonly unroutedNamers: UnroutedNamer[] = []
   /** Asked, in order, for the params of a request kept as an error or a trace. */
   private readonly paramsResolvers: ParamsResolver[] = []
+  /** Asked, in order, for the handler's name of a request kept as a trace. */
+  private readonly handlerNamers: HandlerNamer[] = []
   /** Names of what answered unrouted requests this interval. */
   private readonly answererNamesUsed = new BoundedNames(MAX_ANSWERER_NAMES)
 
@@ -153,6 +176,10 @@ export class RequestRecorder {
 
   addParamsResolver(find: ParamsResolver): void {
     if (!this.paramsResolvers.includes(find)) this.paramsResolvers.push(find)
+  }
+
+  addHandlerNamer(name: HandlerNamer): void {
+    if (!this.handlerNamers.includes(name)) this.handlerNamers.push(name)
   }
 
   addUnroutedNamer(name: UnroutedNamer): void {
@@ -201,7 +228,7 @@ export class RequestRecorder {
         ...(params ? { params: this.redactor.params(params) } : {}),
       }, traceOf(record))
     }
-    if (slow || nPlusOne) this.keepRequestTrace(record, route, url, status, aborted, slow, durationMs)
+    if (slow || nPlusOne) this.keepRequestTrace(record, route, url, status, aborted, slow, durationMs, record.name ?? this.handlerNameOf(req))
   }
 
   /**
@@ -209,10 +236,10 @@ export class RequestRecorder {
    * request allocates at `finish`'s entry (V8 makes a function's context before knowing whether a
    * closure will need it), and slows every read of them.
    */
-  private keepRequestTrace(record: RequestRecord, route: string, url: string, status: number, aborted: boolean, slow: boolean, durationMs: number): void {
+  private keepRequestTrace(record: RequestRecord, route: string, url: string, status: number, aborted: boolean, slow: boolean, durationMs: number, name: string | undefined): void {
     this.keepTrace(`${record.method} ${route}`, slow, (reason) => ({
       ...traceFields(record, reason, durationMs),
-      method: record.method, route, url: pathOf(url), status, aborted, ...(record.name ? { name: record.name } : {}),
+      method: record.method, route, url: pathOf(url), status, aborted, ...(name ? { name } : {}),
     }))
   }
 
@@ -310,27 +337,16 @@ export class RequestRecorder {
 
   /** Route params where the framework keeps them off `req` (Fastify), for the rare request kept with its URL. */
   private paramsOf(req: object): Record<string, unknown> | undefined {
-    for (const find of this.paramsResolvers) {
-      try {
-        const params = find(req)
-        if (params !== undefined) return params
-      } catch {
-        // a resolver never breaks the measurement
-      }
-    }
-    return undefined
+    return firstAnswer(this.paramsResolvers, req)
+  }
+
+  /** The handler's name of a request kept as a trace that none was given while it ran. */
+  private handlerNameOf(req: object): string | undefined {
+    return firstAnswer(this.handlerNamers, req)
   }
 
   private lateRoute(req: object): string | undefined {
-    for (const resolve of this.routeResolvers) {
-      try {
-        const route = resolve(req)
-        if (route !== undefined) return route
-      } catch {
-        // a resolver never breaks the measurement
-      }
-    }
-    return undefined
+    return firstAnswer(this.routeResolvers, req)
   }
 
   /** The interval's per-endpoint aggregate; the next one starts empty. */

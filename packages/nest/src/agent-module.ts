@@ -2,7 +2,7 @@ import { install, type AgentOptions } from '@agent/core/internal'
 import { createRequire } from 'node:module'
 import type { DynamicModule } from '@nestjs/common'
 import { AgentGuard } from './agent-guard.js'
-import { nameAtEnd } from './end-naming.js'
+import { handlerAtEnd, nameAtEnd } from './end-naming.js'
 import { hookNestExceptions } from './exceptions-hook.js'
 import { nestInfo } from './nest-info.js'
 import { noteRouteHandlers } from './route-handlers.js'
@@ -26,8 +26,8 @@ function loadedPlatform(): string | undefined {
  * The global guard, made by Nest as it bootstraps the app, when its platform
  * is loaded and before any route is registered. On platform-express there is
  * none: each request is named at its end from the Express route it left
- * (`nameAtEnd`), and its handler from the routes Nest registers
- * (`noteRouteHandlers`); with no guard of the app's either, Nest then runs no
+ * (`nameAtEnd`), and, for a request kept as a trace, its handler from the
+ * routes Nest registers (`noteRouteHandlers`, `handlerAtEnd`); with no guard of the app's either, Nest then runs no
  * guard machinery on any request (on Node 24 that machinery cost more than
  * the rest of the agent). Nest skips a global enhancer whose factory returns
  * nothing. Elsewhere (platform-fastify, or a Nest where the routes cannot be
@@ -50,7 +50,7 @@ function agentGuard(): AgentGuard | null {
  */
 export class AgentModule {
   static forRoot(options: AgentOptions = {}): DynamicModule {
-    install({ ...options, framework: nestInfo(), routeResolver: nameAtEnd })
+    install({ ...options, framework: nestInfo(), routeResolver: nameAtEnd, handlerNamer: handlerAtEnd })
     hookNestExceptions()
     return {
       module: AgentModule,

@@ -5,7 +5,7 @@ import dc from 'node:diagnostics_channel'
 import { createRequire } from 'node:module'
 import { install } from '@agent/core/internal'
 import { nestInfo, notePlatform } from './nest-info.js'
-import { nameAtEnd } from './end-naming.js'
+import { handlerAtEnd, nameAtEnd } from './end-naming.js'
 
 import { kRegistered } from './symbols.js'
 
@@ -13,7 +13,7 @@ const g = globalThis as Record<symbol, unknown>
 if (!g[kRegistered]) {
   g[kRegistered] = true
   // First, so the process reports Nest as its framework, not the platform under it.
-  install({ framework: nestInfo(), frameworkLoaded: false, routeResolver: nameAtEnd })
+  install({ framework: nestInfo(), frameworkLoaded: false, routeResolver: nameAtEnd, handlerNamer: handlerAtEnd })
   // Fastify says when an instance is made (Nest's FastifyAdapter makes one): the platform is known then.
   dc.subscribe('fastify.initialization', function nestOnFastify() {
     try {
