@@ -1,7 +1,7 @@
 // The per-request path alone (record + aggregate), in ns/op and bytes/op:
 // regressions show here without a full load run.
 //   node --expose-gc --max-semi-space-size=256 micro.mjs
-import { Aggregator, RequestRecord } from '@agent/core/internal'
+import { Aggregator, RequestRecord, startNow } from '@agent/core/internal'
 import { performance } from 'node:perf_hooks'
 import v8 from 'node:v8'
 
@@ -9,7 +9,7 @@ const routes = ['/users/:id', '/orders/:id', '/products/:id/reviews', '/health']
 function run(n) {
   const agg = new Aggregator(500)
   for (let i = 0; i < n; i++) {
-    const record = new RequestRecord('GET', '/users/1')
+    const record = new RequestRecord('/users/1', startNow('GET'))
     record.route = routes[i & 3]
     agg.record(record.method, record.route, performance.now() - record.start + (i % 50), false, false)
   }

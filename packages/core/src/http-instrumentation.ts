@@ -3,7 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { contextState, requestContext } from './request-context.js'
-import { RequestRecord, type RequestEnd, type StartTime } from './request-record.js'
+import { RequestRecord, type RequestEnd, type RequestStart } from './request-record.js'
 import type { RequestRecorder } from './request-recorder.js'
 import { kConnections, kPipelinedRequests as kPipelined } from './symbols.js'
 
@@ -24,11 +24,16 @@ const FINISH = 'http.server.response.finish'
  * flight, the rare case, go to a WeakMap of their own, each with a slot of
  * its own.
  */
-class RecordSlot implements StartTime {
+class RecordSlot implements RequestStart {
   /** The record of the request it serves (or served last). */
   record: RequestRecord | undefined = undefined
-  /** That request's start, written in place by each request (no allocation). */
+  /** That request's start and method, written in place by each request (see `RequestStart`). */
   start = performance.now()
+  method: string
+
+  constructor(method: string) {
+    this.method = method
+  }
 }
 const shared = globalThis as { [kConnections]?: WeakMap<object, RecordSlot>; [kPipelined]?: WeakMap<object, RequestRecord> }
 const connections = (shared[kConnections] ??= new WeakMap<object, RecordSlot>())
@@ -91,7 +96,7 @@ export interface RequestStartObserver {
 export class HttpInstrumentation implements RequestEnd {
   private enabled = false
   /** Its records' class, whose prototype names it their `owner`. */
-  private readonly Record: new (method: string, url: string, started?: StartTime) => RequestRecord
+  private readonly Record: new (url: string, started: RequestStart) => RequestRecord
   private readonly onRequestStart = (message: unknown) => {
     // Node rethrows a subscriber's error as uncaught: nothing here may throw.
     try {
@@ -111,14 +116,18 @@ export class HttpInstrumentation implements RequestEnd {
     if (socket === null && recordOf(request) !== undefined) return
     const url = request.url ?? '/'
     if (this.recorder.ignores(url)) return
+    const method = request.method ?? 'GET'
     const behind = !socket || (active !== undefined && !active.done)
-    if (behind) slot = new RecordSlot()
+    if (behind) slot = new RecordSlot(method)
     else if (slot === undefined) {
-      slot = new RecordSlot()
+      slot = new RecordSlot(method)
       connections.set(socket, slot)
       socket.on('close', onConnectionClose)
-    } else slot.start = performance.now()
-    const record = new this.Record(request.method ?? 'GET', url, slot)
+    } else {
+      slot.start = performance.now()
+      slot.method = method
+    }
+    const record = new this.Record(url, slot)
     record.req = request
     slot.record = record
     contextState.latest = slot

@@ -1,4 +1,4 @@
-import { RequestRecord } from './request-record.js'
+import { RequestRecord, startNow } from './request-record.js'
 import { contextFrom } from './trace-context.js'
 
 /** What is known of a job when it starts. */
@@ -20,7 +20,7 @@ export class JobRecord extends RequestRecord {
   private ended = false
 
   constructor(readonly job: JobInfo, carrier?: { traceparent?: unknown; tracestate?: unknown }) {
-    super('JOB', job.queue !== undefined ? `${job.queue}/${job.name}` : job.name)
+    super(job.queue !== undefined ? `${job.queue}/${job.name}` : job.name, startNow('JOB'))
     // The context of whoever enqueued it, where the job carries one.
     if (carrier?.traceparent !== undefined) this.trace = contextFrom(carrier)
   }

@@ -20,12 +20,21 @@ export interface SpanRecord {
 export const MAX_SPANS = 64
 
 /**
- * When a request started (`performance.now()`), in an object that outlives it:
- * a connection's slot, rewritten in place by each of its requests. A number
- * field of the record's own would be a new 16-byte box every request.
+ * What a request's start says of it, kept in an object that outlives it: a
+ * connection's slot, rewritten in place by each of its requests. Neither
+ * write allocates or takes the write barrier's slow path (the time is a
+ * number written into its box, the method one of Node's own strings), where
+ * fields of the record's own would cost 24 bytes a request.
  */
-export interface StartTime {
+export interface RequestStart {
+  /** `performance.now()` at its start. */
   start: number
+  method: string
+}
+
+/** A start of its own, now (a job's, a test's). */
+export function startNow(method: string): RequestStart {
+  return { start: performance.now(), method }
 }
 
 /** What ends a request's measurement: the instrumentation that started it. */
@@ -35,6 +44,7 @@ export interface RequestEnd {
 
 /** What few requests have: an error, spans, calls out, a trace context. Made at the first write of any of it. */
 class RareFields {
+  name: string | undefined = undefined
   error: unknown = undefined
   spans: (SpanRecord | ClientCall)[] | undefined = undefined
   droppedSpans = 0
@@ -50,18 +60,15 @@ class RareFields {
  * can be found elsewhere is not kept: the response comes with each way a
  * request ends, Fastify's params are found again for the rare request kept
  * as an error or a trace, and the instrumentation that ends it is its class's
- * (`owner`), it is done when it lets its request go, and its start time is
- * its connection's (`StartTime`): 80 bytes a request (160 and a 16-byte box at
- * first). Integrations name it through `request-naming.ts`, never by writing
- * its fields.
+ * (`owner`), it is done when it lets its request go, and its start time and
+ * method are its connection's (`RequestStart`): 64 bytes a request (160 and a
+ * 16-byte box at first). Integrations name it through `request-naming.ts`,
+ * never by writing its fields.
  */
 export class RequestRecord {
-  declare readonly method: string
   declare readonly url: string
-  declare private readonly started: StartTime
+  declare private readonly started: RequestStart
   declare route: string | undefined
-  /** The handler's name where the framework has one (Nest: `Controller.method`). */
-  declare name: string | undefined
   /**
    * The request while in flight (how `recordOf` tells it from the connection's next one); cleared at
    * its end, which makes the record `done` (a flag of its own would be 8 bytes a request).
@@ -70,13 +77,11 @@ export class RequestRecord {
   declare private rare: RareFields | undefined
   // Fields are declared and assigned here, not initialised in the class body: an ES2022 class field
   // is defined property by property, a cost every request pays (callgrind: 0.16k on Fastify, 0.4k on Express).
-  /** `started`: its connection's, with the time written; else a time of its own, now. */
-  constructor(method: string, url: string, started: StartTime = { start: performance.now() }) {
-    this.method = method
+  /** `started`: its connection's slot, with this request's start written (or `startNow`). */
+  constructor(url: string, started: RequestStart) {
     this.url = url
     this.started = started
     this.route = undefined
-    this.name = undefined
     this.req = undefined
     this.rare = undefined
   }
@@ -91,10 +96,23 @@ export class RequestRecord {
 
   /**
    * When it started (`performance.now()`). Read while it is in flight: a connection's next request
-   * rewrites it.
+   * rewrites it, as it does `method`.
    */
   get start(): number {
     return this.started.start
+  }
+
+  get method(): string {
+    return this.started.method
+  }
+
+  /** The handler's name where the framework gives it while the request runs (Nest's guard, on platform-fastify). */
+  get name(): string | undefined {
+    return this.rare?.name
+  }
+
+  set name(name: string | undefined) {
+    this.rareFields.name = name
   }
 
   /** Ended: its request let go (a job's record, which has none, keeps a flag). */

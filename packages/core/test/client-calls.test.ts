@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { ClientCall, startClientCall, type CallPeer } from '../src/client-calls.ts'
 import { layerIndex } from '../src/layer-clock.ts'
 import { requestContext, wantContext } from '../src/request-context.ts'
-import { RequestRecord } from '../src/request-record.ts'
+import { RequestRecord, startNow } from '../src/request-record.ts'
 
 /** A record in flight holds its request (a stand-in here): one without is done. */
 const inFlight = (record: RequestRecord) => Object.assign(record, { req: {} })
@@ -13,7 +13,7 @@ const httpPeer: CallPeer = { attributes: { 'server.address': 'api.internal', 'se
 
 function inRequest<T>(run: (record: RequestRecord) => T): [RequestRecord, T] {
   wantContext()
-  const record = inFlight(new RequestRecord('GET', '/orders/7'))
+  const record = inFlight(new RequestRecord('/orders/7', startNow('GET')))
   return [record, requestContext.run(record, () => run(record))]
 }
 

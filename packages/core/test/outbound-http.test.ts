@@ -6,7 +6,7 @@ import { ClientCall } from '../src/client-calls.ts'
 import { layerIndex } from '../src/layer-clock.ts'
 import { OutboundHttp } from '../src/outbound-http.ts'
 import { requestContext, wantContext } from '../src/request-context.ts'
-import { RequestRecord } from '../src/request-record.ts'
+import { RequestRecord, startNow } from '../src/request-record.ts'
 
 /** A record in flight holds its request (a stand-in here): one without is done. */
 const inFlight = (record: RequestRecord) => Object.assign(record, { req: {} })
@@ -38,7 +38,7 @@ const get = (path: string) => new Promise<void>((resolve, reject) => {
 })
 
 test('calls to an IPv6 peer with http.get and fetch: the address without brackets, one shape per path pattern, the query never kept', async () => {
-  const record = inFlight(new RequestRecord('GET', '/page'))
+  const record = inFlight(new RequestRecord('/page', startNow('GET')))
   await requestContext.run(record, async () => {
     await get('/items/1?session=abc')
     await get('/items/2')
@@ -61,7 +61,7 @@ test('calls to an IPv6 peer with http.get and fetch: the address without bracket
 })
 
 test('many distinct paths (an id per call) are shaped alike and the calls stay correct past the shapes remembered', async () => {
-  const record = inFlight(new RequestRecord('GET', '/crawl'))
+  const record = inFlight(new RequestRecord('/crawl', startNow('GET')))
   await requestContext.run(record, async () => {
     for (let i = 0; i < 40; i++) await (await fetch(`http://[::1]:${port}/users/${1000 + i}/orders/${'x'.repeat(i * 10)}`)).text()
   })
