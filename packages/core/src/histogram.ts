@@ -26,45 +26,9 @@ export interface HistogramData {
   counts: number[]
 }
 
-// The index is read from the value's IEEE 754 bits, not from `Math.log2` (a call into V8's C
-// library, about 80 instructions a request on Node 24): the exponent gives the octave, the
-// mantissa's top 8 bits the one bucket bound that may fall in their range (bounds are 1.1 % apart,
-// a range 0.4 % wide), and a comparison of the mantissa with that bound the bucket. The value goes
-// in through `bits`, not as an argument: a call V8 does not inline would box it (16 bytes).
-const bits = new Float64Array(1)
-const words = new Uint32Array(bits.buffer)
-const HIGH = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0 // the high word's index: 1 on little-endian machines
-const LOW = 1 - HIGH
-/** The mantissa's low 32 bits of each bound 2^(k/64) of an octave. */
-const boundLow = new Uint32Array(PER_OCTAVE + 1)
-/**
- * For each range of the mantissa's top 8 bits: the first bound k at or above the range's start, and
- * the top 20 bits of that bound's mantissa, in one word (k << 20 | bits). The 64th bound, 2, is
- * above every mantissa.
- */
-const rangeBounds = new Uint32Array(256)
-for (let range = 0, k = 0; range < 256; range++) {
-  while (k < PER_OCTAVE && 2 ** (k / PER_OCTAVE) < 1 + range / 256) k++
-  bits[0] = 2 ** (k / PER_OCTAVE)
-  rangeBounds[range] = k < PER_OCTAVE ? (k << 20) | (words[HIGH]! & 0xfffff) : (k << 20) | 0xfffff
-  boundLow[k] = k < PER_OCTAVE ? words[LOW]! : 0xffffffff
-}
-
-/** Bucket i holds (base^i, base^(i+1)]; for a value above zero. */
+/** Bucket i holds (base^i, base^(i+1)]. */
 export function bucketIndex(value: number): number {
-  bits[0] = value
-  return bucketOfBits()
-}
-
-/** `bucketIndex` of the value in `bits[0]`. */
-function bucketOfBits(): number {
-  const high = words[HIGH]!
-  const mantissa = high & 0xfffff
-  const bound = rangeBounds[mantissa >>> 12]!
-  const k = bound >>> 20
-  const boundHigh = bound & 0xfffff
-  const above = mantissa > boundHigh || (mantissa === boundHigh && words[LOW]! > boundLow[k]!)
-  const i = ((high >>> 20) - 1023) * PER_OCTAVE + k - (above ? 0 : 1)
+  const i = Math.ceil(Math.log2(value) * PER_OCTAVE) - 1
   return i < MIN_INDEX ? MIN_INDEX : i > MAX_INDEX ? MAX_INDEX : i
 }
 
@@ -121,8 +85,7 @@ export class LatencyHistogram implements HistogramData {
       this.zeroCount++
       return
     }
-    bits[0] = value
-    this.add(bucketOfBits(), 1)
+    this.add(bucketIndex(value), 1)
   }
 
   private add(index: number, n: number): void {

@@ -27,12 +27,14 @@ const FINISH = 'http.server.response.finish'
 class RecordSlot implements RequestStart {
   /** The record of the request it serves (or served last). */
   record: RequestRecord | undefined = undefined
-  /** That request's start and method, written in place by each request (see `RequestStart`). */
+  /** That request's start, method and instrumentation, written in place by each request (see `RequestStart`). */
   start = performance.now()
   method: string
+  owner: RequestEnd
 
-  constructor(method: string) {
+  constructor(method: string, owner: RequestEnd) {
     this.method = method
+    this.owner = owner
   }
 }
 const shared = globalThis as { [kConnections]?: WeakMap<object, RecordSlot>; [kPipelined]?: WeakMap<object, RequestRecord> }
@@ -95,8 +97,6 @@ export interface RequestStartObserver {
  */
 export class HttpInstrumentation implements RequestEnd {
   private enabled = false
-  /** Its records' class, whose prototype names it their `owner`. */
-  private readonly Record: new (url: string, started: RequestStart) => RequestRecord
   private readonly onRequestStart = (message: unknown) => {
     // Node rethrows a subscriber's error as uncaught: nothing here may throw.
     try {
@@ -118,16 +118,18 @@ export class HttpInstrumentation implements RequestEnd {
     if (this.recorder.ignores(url)) return
     const method = request.method ?? 'GET'
     const behind = !socket || (active !== undefined && !active.done)
-    if (behind) slot = new RecordSlot(method)
+    if (behind) slot = new RecordSlot(method, this)
     else if (slot === undefined) {
-      slot = new RecordSlot(method)
+      slot = new RecordSlot(method, this)
       connections.set(socket, slot)
       socket.on('close', onConnectionClose)
     } else {
       slot.start = performance.now()
       slot.method = method
+      // Another copy of the agent may have served the connection's last request.
+      slot.owner = this
     }
-    const record = new this.Record(url, slot)
+    const record = new RequestRecord(url, slot)
     record.req = request
     slot.record = record
     contextState.latest = slot
@@ -154,14 +156,7 @@ export class HttpInstrumentation implements RequestEnd {
     record.owner?.end(record, response, false)
   }
 
-  constructor(private readonly recorder: Pick<RequestRecorder, 'ignores' | 'finish'>, private readonly starts: RequestStartObserver) {
-    const owner = this
-    this.Record = class MeasuredRequest extends RequestRecord {
-      override get owner(): RequestEnd {
-        return owner
-      }
-    }
-  }
+  constructor(private readonly recorder: Pick<RequestRecorder, 'ignores' | 'finish'>, private readonly starts: RequestStartObserver) {}
 
   end(record: RequestRecord, res: object | undefined, aborted: boolean): void {
     contextState.inFlight--

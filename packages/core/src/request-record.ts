@@ -21,15 +21,18 @@ export const MAX_SPANS = 64
 
 /**
  * What a request's start says of it, kept in an object that outlives it: a
- * connection's slot, rewritten in place by each of its requests. Neither
- * write allocates or takes the write barrier's slow path (the time is a
- * number written into its box, the method one of Node's own strings), where
- * fields of the record's own would cost 24 bytes a request.
+ * connection's slot, rewritten in place by each of its requests. No write
+ * allocates or takes the write barrier's slow path (the time is a number
+ * written into its box, the method one of Node's own strings, the
+ * instrumentation long-lived), where fields of the record's own would cost
+ * 32 bytes a request.
  */
 export interface RequestStart {
   /** `performance.now()` at its start. */
   start: number
   method: string
+  /** The instrumentation that measures it (none for a job). */
+  owner?: RequestEnd
 }
 
 /** A start of its own, now (a job's, a test's). */
@@ -59,10 +62,9 @@ class RareFields {
  * the rest (`RareFields`) only for the requests that have any of it. What
  * can be found elsewhere is not kept: the response comes with each way a
  * request ends, Fastify's params are found again for the rare request kept
- * as an error or a trace, and the instrumentation that ends it is its class's
- * (`owner`), it is done when it lets its request go, and its start time and
- * method are its connection's (`RequestStart`): 64 bytes a request (160 and a
- * 16-byte box at first). Integrations name it through `request-naming.ts`,
+ * as an error or a trace, it is done when it lets its request go, and its
+ * start time, method and instrumentation are its connection's
+ * (`RequestStart`): 64 bytes a request (160 and a 16-byte box at first). Integrations name it through `request-naming.ts`,
  * never by writing its fields.
  */
 export class RequestRecord {
@@ -86,12 +88,9 @@ export class RequestRecord {
     this.rare = undefined
   }
 
-  /**
-   * What ends it: the instrumentation that measured it, which gives its records a class of their own
-   * (`HttpInstrumentation`) with this on the prototype; a field would be 8 bytes a request. None for a job.
-   */
+  /** What ends it: the instrumentation that measured it (none for a job). */
   get owner(): RequestEnd | undefined {
-    return undefined
+    return this.started.owner
   }
 
   /**
