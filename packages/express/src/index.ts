@@ -14,9 +14,7 @@ export { instrumentApp }
  * route that answered (`req.route`), the app (`req.app`), which is
  * instrumented for errors on the way, and, with router 2.3+, its errors.
  */
-export function nameAtEnd(req: object): string | undefined {
-  return atEnd(req)
-}
+export const nameAtEnd: (req: object) => string | undefined = atEnd
 
 function installForExpress(options: AgentOptions | undefined, loaded: boolean): void {
   install({ ...options, framework: expressInfo(), frameworkLoaded: loaded, routeResolver: nameAtEnd, unroutedNamer: whatAnswered })

@@ -1,16 +1,10 @@
-import { joinRoute, requestMapsShared } from '@agent/core/internal'
 import { hookNestExceptions } from './exceptions-hook.js'
 import { notePlatform } from './nest-info.js'
-import { read, type HttpRequest } from './request-naming.js'
+import { expressRoute, expressRouteOf, type HttpRequest } from './request-naming.js'
 import { routeHandlerNames } from './route-handlers.js'
 
 let hookAttempts = 0
 let platformNoted = false
-
-/** The route Express left on a request (platform-express), if any. */
-function expressRouteOf(request: HttpRequest): HttpRequest['route'] {
-  return requestMapsShared ? request.route : read(request, 'route')
-}
 
 /**
  * Asked by core at the end of each request nothing named (its route
@@ -26,14 +20,12 @@ export function nameAtEnd(req: object): string | undefined {
     hookAttempts++
     hookNestExceptions()
   }
-  const request = req as HttpRequest
-  const path = expressRouteOf(request)?.path
-  if (typeof path !== 'string') return undefined
-  if (!platformNoted) {
+  const route = expressRoute(req as HttpRequest)
+  if (route !== undefined && !platformNoted) {
     platformNoted = true
     notePlatform('express')
   }
-  return joinRoute((requestMapsShared ? request.baseUrl : read(request, 'baseUrl')) ?? '', path)
+  return route
 }
 
 /**

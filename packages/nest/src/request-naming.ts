@@ -1,4 +1,4 @@
-import { joinRoute, nameHandler, nameRequest } from '@agent/core/internal'
+import { joinRoute, nameHandler, nameRequest, requestMapsShared } from '@agent/core/internal'
 import type { ExecutionContext } from '@nestjs/common'
 import { notePlatform } from './nest-info.js'
 
@@ -29,9 +29,19 @@ function fastifyRoute(req: HttpRequest): string | undefined {
   return read(req, 'routeOptions')?.url ?? read(req, 'routerPath')
 }
 
-function expressRoute(req: HttpRequest): string | undefined {
-  const path = read(req, 'route')?.path
-  return typeof path === 'string' ? joinRoute(read(req, 'baseUrl') ?? '', path) : undefined
+/**
+ * The route Express left on Nest's request (platform-express): plain reads
+ * where V8 shares one map among Express's requests (core's
+ * `requestMapsShared`, Node 24 on), `read` elsewhere.
+ */
+export function expressRouteOf(req: HttpRequest): HttpRequest['route'] {
+  return requestMapsShared ? req.route : read(req, 'route')
+}
+
+/** Its template: the route's path under the path the app is mounted at, if any. */
+export function expressRoute(req: HttpRequest): string | undefined {
+  const path = expressRouteOf(req)?.path
+  return typeof path === 'string' ? joinRoute((requestMapsShared ? req.baseUrl : read(req, 'baseUrl')) ?? '', path) : undefined
 }
 
 /** `Controller.method`, made once per handler rather than per request. */
