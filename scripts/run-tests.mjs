@@ -12,6 +12,23 @@ import { ensureNode, restoreNativeAddons, withNativeAddonsFor } from './node-ver
 
 const extraArgs = process.argv.slice(2)
 const versions = (process.env.TEST_NODE_VERSIONS ?? '22,24,26').split(',').map((v) => v.trim()).filter(Boolean)
+// A whole pass on one Node version takes about 4 minutes here. Past this limit
+// something hangs: the pass is stopped and reported, so the run as a whole
+// always ends, within CI's limit, with the reason.
+const passLimitMinutes = Number(process.env.TEST_PASS_LIMIT_MINUTES ?? 15)
+
+/** The pass under way: stopped with this script (its own process group does not get the terminal's Ctrl-C). */
+let running
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    try {
+      if (running) process.kill(-running.pid, signal)
+    } catch {
+      // Already gone.
+    }
+    process.exit(1)
+  })
+}
 
 /** Runs turbo with `tasks`, `env` on top; streams its output and counts the node:test results. */
 function turbo(tasks, env) {
@@ -19,22 +36,50 @@ function turbo(tasks, env) {
     const child = spawn('npx', ['turbo', 'run', ...tasks, '--concurrency=1', '--log-order=stream', ...extraArgs], {
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1', DO_NOT_TRACK: '1', ...env },
+      // Its own process group: a pass past its limit is stopped whole, the servers its tests started included.
+      detached: true,
     })
     const counts = { passed: 0, failed: 0, skipped: 0 }
     let buffer = ''
+    let lastTask = ''
     child.stdout.setEncoding('utf8').on('data', (chunk) => {
       process.stdout.write(chunk)
       buffer += chunk
       const lines = buffer.split('\n')
       buffer = lines.pop() ?? ''
       for (const line of lines) {
+        lastTask = /^([@\w/.-]+:[\w-]+):/.exec(line)?.[1] ?? lastTask
         // TAP writes "# pass 3", the spec reporter (Node 24 and later) "ℹ pass 3"; turbo prefixes the task.
         const m = /(?:#|ℹ) (pass|fail|skipped) (\d+)\s*$/.exec(line)
         if (m) counts[m[1] === 'pass' ? 'passed' : m[1] === 'fail' ? 'failed' : 'skipped'] += Number(m[2])
       }
     })
-    child.on('exit', (code) => resolve({ ok: code === 0, counts }))
+    running = child
+    let timedOut = false
+    const stopGroup = (signal) => {
+      try {
+        process.kill(-child.pid, signal)
+      } catch {
+        // Already gone.
+      }
+    }
+    const limit = setTimeout(() => {
+      timedOut = true
+      process.stdout.write(`\n!!! this pass did not finish within ${passLimitMinutes} minutes (TEST_PASS_LIMIT_MINUTES); it is stopped. Last output came from ${lastTask || 'no task'}: a test there hangs, or leaves a server or timer that keeps its process alive.\n`)
+      stopGroup('SIGTERM')
+      setTimeout(() => stopGroup('SIGKILL'), 10_000).unref()
+    }, passLimitMinutes * 60_000)
+    child.on('exit', (code) => {
+      clearTimeout(limit)
+      resolve({ ok: code === 0 && !timedOut, counts, timedOut, lastTask })
+    })
   })
+}
+
+/** The summary line of one pass. */
+function summaryLine(version, result) {
+  const line = `Node ${version}: ${result.counts.passed} passed, ${result.counts.failed} failed, ${result.counts.skipped} skipped`
+  return result.timedOut ? `${line}; stopped after ${passLimitMinutes} minutes (last output from ${result.lastTask || 'no task'})` : line
 }
 
 // Without them the database suites fail, each saying which server is missing.
@@ -43,7 +88,7 @@ restoreNativeAddons()
 const summary = []
 let ok = true
 const first = await turbo(['typecheck', 'test'], {})
-summary.push(`Node ${process.versions.node}: ${first.counts.passed} passed, ${first.counts.failed} failed, ${first.counts.skipped} skipped`)
+summary.push(summaryLine(process.versions.node, first))
 ok &&= first.ok
 for (const major of versions) {
   let result
@@ -55,7 +100,7 @@ for (const major of versions) {
     // The native addon is the collector's (better-sqlite3, on Node 20 and 22: from 24 on it uses node:sqlite).
     const run = () => turbo(['test'], { PATH: path })
     result = Number(major) >= 24 ? await run() : await withNativeAddonsFor(dir, major, run)
-    summary.push(`Node ${version.replace(/^v/, '')}: ${result.counts.passed} passed, ${result.counts.failed} failed, ${result.counts.skipped} skipped`)
+    summary.push(summaryLine(version.replace(/^v/, ''), result))
   } catch (err) {
     summary.push(`Node ${major}: could not run (${err.message})`)
     result = { ok: false }

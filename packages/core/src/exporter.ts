@@ -199,6 +199,8 @@ export class Exporter {
     const report = this.failing ? undefined : this.dropReport()
     const payload = report ?? this.queue.shift()
     if (!payload) {
+      // The queue has drained: a streak of drops is over, and the next one is said again.
+      this.logger.forget('queue-full')
       this.settleWaiters()
       return
     }
@@ -264,7 +266,6 @@ export class Exporter {
   private forgetFailureKinds(): void {
     for (const key of this.failureKeys) this.logger.forget(key)
     this.failureKeys.clear()
-    this.logger.forget('queue-full')
   }
 
   private onRetryable(payload: Payload, url: URL, result: SendResult | undefined, error: SendError | undefined): void {

@@ -29,7 +29,7 @@ export const messages = {
     `the collector at ${url} rejected a payload with HTTP ${status}${body ? ` (${body})` : ''}; it is dropped and not retried. Check the endpoint and the key.`,
   AGENT_EXPORT_RECOVERED: (url: string) => `export to ${url} works again.`,
   AGENT_QUEUE_DROPPED: (count: number, limit: string) =>
-    `export queue full (${limit}): dropped ${count} oldest payload(s) so memory stays bounded. Further drops are counted and reported with the next successful export.`,
+    `export queue full (${limit}): dropped ${count} oldest payload(s) so memory stays bounded. Further drops are counted and reported with the next successful export, and not logged again until the queue has drained.`,
   AGENT_SHUTDOWN_TIMEOUT: (ms: number, pending: number, lastFailure: string | undefined) =>
     `final delivery did not finish within shutdownTimeoutMs (${ms} ms); ${pending} payload(s) were not delivered. ${lastFailure ? `The last export failed: ${lastFailure.replace(/\.$/, '')}.` : 'Raise shutdownTimeoutMs or check the collector.'}`,
   AGENT_WORKER_LOST: (workerId: number, pid: number, how: string, seconds: number) =>

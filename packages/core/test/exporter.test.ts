@@ -139,6 +139,38 @@ test('bounded queue: the oldest payloads are dropped and counted, the drops logg
   assert.equal(lines.filter((l) => l.includes('AGENT_QUEUE_DROPPED')).length, 1)
 })
 
+test('a streak of drops is said once, through the recovery, until the queue has drained; the next streak is said again', async (t) => {
+  const sink = await OtlpSink.start()
+  t.after(() => sink.close())
+  sink.mode = 'status'
+  const { exp, lines } = exporter(sink.url, { maxQueue: 3 })
+  const said = () => lines.filter((l) => l.includes('AGENT_QUEUE_DROPPED')).length
+  let refilled = false
+  const settled = (delivered: boolean) => {
+    // Just after the first success, while the rest still drains: the queue overflows again.
+    if (delivered && !refilled) {
+      refilled = true
+      setImmediate(() => { for (let i = 10; i < 14; i++) exp.enqueue(payload(i)) })
+    }
+  }
+  for (let i = 0; i < 6; i++) exp.enqueue({ ...payload(i), settled })
+  assert.equal(said(), 1)
+  await new Promise((r) => setTimeout(r, 100))
+  // Answers again, slowly enough that the refill finds the queue still draining.
+  sink.mode = 'slow'
+  sink.slowMs = 30
+  const dropsBefore = exp.stats.dropped.payloads
+  assert.equal(await exp.deliverUntil(Date.now() + 5000), true)
+  assert.ok(refilled)
+  assert.ok(exp.stats.dropped.payloads > dropsBefore, 'the refill overflowed the queue')
+  assert.equal(said(), 1, 'drops while the queue drains belong to the streak already said')
+  sink.mode = 'status'
+  for (let i = 20; i < 26; i++) exp.enqueue(payload(i))
+  assert.equal(said(), 2, 'after the queue drained, a new streak is said')
+  sink.mode = 'ok'
+  assert.equal(await exp.deliverUntil(Date.now() + 5000), true)
+})
+
 test('the byte bound holds too', () => {
   const { exp } = exporter('http://127.0.0.1:9', { maxQueue: 1000, maxQueueBytes: 2048 })
   for (let i = 0; i < 50; i++) exp.enqueue({ signal: 'logs', body: Buffer.alloc(500, 32), requests: 0 })

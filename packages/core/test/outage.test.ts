@@ -12,6 +12,7 @@ const OUTAGE_MS = Number(process.env.AGENT_TEST_OUTAGE_MS ?? 30_000)
 
 test(`a ${OUTAGE_MS / 1000} s outage: bounded memory, and sink count + dropped count = requests served`, { timeout: OUTAGE_MS + 60_000 }, async (t) => {
   const sink = await OtlpSink.start()
+  t.after(() => sink.close())
   const lines: string[] = []
   const maxQueue = 8
   const maxQueueBytes = 64 * 1024
@@ -19,7 +20,9 @@ test(`a ${OUTAGE_MS / 1000} s outage: bounded memory, and sink count + dropped c
     // The sink is an HTTP server in this process too: keep its requests out of the count.
     ignorePaths: ['/v1/*'], logLevel: 'warn', logWrite: (l) => lines.push(l) })
   agent.start()
+  t.after(() => agent.shutdown())
   const server = http.createServer((req, res) => res.end(req.url))
+  t.after(() => server.close())
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
   const { port } = server.address() as { port: number }
@@ -61,5 +64,4 @@ test(`a ${OUTAGE_MS / 1000} s outage: bounded memory, and sink count + dropped c
   assert.equal(delivered + reportedDropped, served)
   assert.equal(reportedDropped, agent.exporter.stats.dropped.requests)
   assert.equal(lines.filter((l) => l.includes('AGENT_QUEUE_DROPPED')).length, 1, 'drops said once per streak')
-  await sink.close()
 })
