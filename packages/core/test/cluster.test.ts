@@ -90,7 +90,8 @@ test('a worker killed mid-run: the total misses at most its unsent interval, and
   const second = await waitEvent((e) => e.event === 'listening' && e.pid !== first.pid)
   const { completions, killedAt } = await killWorkerUnderLoad(cluster, first.pid!, first.port!, { requests: 1000, concurrency: 8 })
   const total = sink.requests()
-  const lostWindow = completions.filter((c) => c.pid === first.pid && c.at >= killedAt - 1500).length
+  // Hand-overs come every second; a loaded 2-core machine may run one late by up to a second more.
+  const lostWindow = completions.filter((c) => c.pid === first.pid && c.at >= killedAt - 2500).length
   const missing = completions.length - total
   assert.ok(missing >= 0 && missing <= lostWindow, `missing ${missing}, killed worker completed ${lostWindow} in its last interval`)
   assert.equal(sink.sumOf('agent.cluster.lost_intervals'), 1)
@@ -148,11 +149,12 @@ test('a worker SIGKILLed under load at a 60 s report interval loses about its la
   // Paced, so the run spans several hand-overs before the kill.
   const { completions, killedAt } = await killWorkerUnderLoad(cluster, first.pid!, first.port!, { requests: 600, concurrency: 4, pauseEvery: 50 })
   const missing = completions.length - sink.requests()
-  const lastSecond = completions.filter((c) => c.pid === first.pid && c.at >= killedAt - 1500).length
+  // About its last second: hand-overs come every second, and on a loaded machine one may run up to a second late.
+  const lastSecond = completions.filter((c) => c.pid === first.pid && c.at >= killedAt - 2500).length
   const killedServed = completions.filter((c) => c.pid === first.pid).length
-  assert.ok(missing >= 0 && missing <= lastSecond, `missing ${missing}; the killed worker served ${killedServed}, ${lastSecond} of them in its last 1.5 s`)
+  assert.ok(missing >= 0 && missing <= lastSecond, `missing ${missing}; the killed worker served ${killedServed}, ${lastSecond} of them in its last 2.5 s`)
   assert.equal(sink.sumOf('agent.cluster.lost_intervals'), 1)
   const lostSeconds = sink.sumOf('agent.cluster.lost_seconds')
-  assert.ok(lostSeconds > 0 && lostSeconds < 2, `lost seconds reported: ${lostSeconds}`)
+  assert.ok(lostSeconds > 0 && lostSeconds < 3, `lost seconds reported: ${lostSeconds}`)
   await sink.close()
 })
