@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path'
 import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
 import { startRedis, type DbServer } from '@agent/test-helpers/db-servers.ts'
 import { get } from '@agent/test-helpers/load.ts'
-import { FIXTURES, runFixture, exitWithin } from './helpers/fixtures.ts'
+import { EXIT_BUDGET_MS, FIXTURES, runFixture, exitWithin } from './helpers/fixtures.ts'
 
 const cwd = join(FIXTURES, '..', '..')
 let redis: DbServer
@@ -69,7 +69,7 @@ async function runWorker(mode: 'inline' | 'fork' | 'threads', install: 'code' | 
   const sink = await OtlpSink.start()
   const queue = `q-${mode}-${install}-${process.pid}`
   const run = runFixture(join(FIXTURES, 'bullmq-worker.cjs'), {
-    AGENT_NAME: 'jobs', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_LOG_LEVEL: 'warn',
+    AGENT_NAME: 'jobs', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_LOG_LEVEL: 'warn', AGENT_SHUTDOWN_TIMEOUT_MS: EXIT_BUDGET_MS,
     REDIS_PORT: String(redis.port), QUEUE: queue, MODE: mode, INSTALL: install, JOBS: String(jobs), CRASH: String(crash),
   }, { execArgv: install === 'flag' ? ['--import', '@agent/core/preload'] : [], cwd })
   try {
@@ -173,7 +173,7 @@ test('a job that stalls (its worker blocked past its lock) counts once as stalle
   const sink = await OtlpSink.start()
   const queue = `q-stall-${process.pid}`
   const release = join(mkdtempSync(join(tmpdir(), 'stall-')), 'release')
-  const env = { AGENT_NAME: 'stall', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_LOG_LEVEL: 'warn', REDIS_PORT: String(redis.port), QUEUE: queue, RELEASE: release }
+  const env = { AGENT_NAME: 'stall', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_LOG_LEVEL: 'warn', AGENT_SHUTDOWN_TIMEOUT_MS: EXIT_BUDGET_MS, REDIS_PORT: String(redis.port), QUEUE: queue, RELEASE: release }
   const checker = runFixture(join(FIXTURES, 'bullmq-stall.cjs'), { ...env, ROLE: 'checker' }, { execArgv: [], cwd })
   let hog: ReturnType<typeof runFixture> | undefined
   try {

@@ -4,14 +4,14 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import http from 'node:http'
 import { OtlpSink } from '@agent/test-helpers/otlp-sink.ts'
-import { runFixture, exitWithin } from './helpers/fixtures.ts'
+import { EXIT_BUDGET_MS, runFixture, exitWithin } from './helpers/fixtures.ts'
 
 test('recordJob and startJob: exact counts per outcome, wait, errors with the job id, a call-out job\'s layers and N+1, flushed at SIGTERM', async () => {
   const sink = await OtlpSink.start()
   const downstream = http.createServer((_req, res) => res.end('ok'))
   await new Promise<void>((r) => downstream.listen(0, '127.0.0.1', r))
   const run = runFixture('job-loop.ts', {
-    AGENT_NAME: 'jobs', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_SLOW_REQUEST_MS: '100000', AGENT_LOG_LEVEL: 'warn',
+    AGENT_NAME: 'jobs', AGENT_ENDPOINT: sink.url, AGENT_FLUSH_INTERVAL_MS: '60000', AGENT_SLOW_REQUEST_MS: '100000', AGENT_LOG_LEVEL: 'warn', AGENT_SHUTDOWN_TIMEOUT_MS: EXIT_BUDGET_MS,
     JOBS: '20', DOWNSTREAM: `http://127.0.0.1:${(downstream.address() as { port: number }).port}`,
   })
   try {
