@@ -56,10 +56,24 @@ export class OtlpSink {
       this.sockets.add(s)
       s.on('close', () => this.sockets.delete(s))
     })
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(port, '127.0.0.1', () => resolve())
-    })
+    // Listening again on its old port (a collector back after an outage): a connection of another
+    // test may hold that port for a moment meanwhile, so a taken port is tried again, 5 s at most.
+    const deadline = Date.now() + 5000
+    for (;;) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          this.server.once('error', reject)
+          this.server.listen(port, '127.0.0.1', () => {
+            this.server.off('error', reject)
+            resolve()
+          })
+        })
+        break
+      } catch (err) {
+        if (port === 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() > deadline) throw err
+        await new Promise((r) => setTimeout(r, 100))
+      }
+    }
     this.port = (this.server.address() as AddressInfo).port
   }
 
