@@ -8,9 +8,9 @@ import { selfSigned } from '@agent/test-helpers/tls.ts'
 
 const payload = (n: number, requests = 1) => ({ signal: 'metrics' as const, body: Buffer.from(JSON.stringify({ resourceMetrics: [], n })), requests })
 
-/** Waits, 5 s at most, for `done` to hold. */
-async function until(done: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000
+/** Waits, `ms` at most, for `done` to hold. */
+async function until(done: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
   while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
 }
 
@@ -68,8 +68,7 @@ test('total timeout: no request outlives exportTimeoutMs', async () => {
   sink.slowMs = 5000
   const { exp, lines } = exporter(sink.url, { exportTimeoutMs: 200 })
   exp.enqueue(payload(1))
-  const deadline = Date.now() + 3000
-  while (!lines.some((l) => l.includes('AGENT_EXPORT_FAILED')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20))
+  await until(() => lines.some((l) => l.includes('AGENT_EXPORT_FAILED')), 3000)
   assert.match(lines.join(''), /no complete response within 200 ms/)
   await sink.close()
 })
@@ -79,8 +78,7 @@ test('a refused port: retried with backoff, logged once per streak, recovery log
   // A connect timeout would be a second kind of failure, said apart: out of reach on a loaded machine.
   const { exp, lines } = exporter(`http://127.0.0.1:${port}`, { connectTimeoutMs: 10_000 })
   for (let i = 0; i < 3; i++) exp.enqueue(payload(i))
-  const until = Date.now() + 1500
-  while (Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+  await new Promise((r) => setTimeout(r, 1500))
   const failures = lines.filter((l) => l.includes('AGENT_EXPORT_FAILED'))
   assert.equal(failures.length, 1, lines.join(''))
   assert.match(failures[0]!, /ECONNREFUSED.*Nothing listens there/)
@@ -101,7 +99,7 @@ test('429 with Retry-After is honoured, then delivered', async () => {
   await until(() => lines.some((l) => l.includes('AGENT_EXPORT_FAILED')))
   sink.mode = 'ok'
   const sentAt = Date.now()
-  while (sink.received.length === 0 && Date.now() - sentAt < 5000) await new Promise((r) => setTimeout(r, 20))
+  await until(() => sink.received.length > 0)
   assert.equal(sink.received.length, 1)
   assert.ok(Date.now() - sentAt >= 700, 'waited for Retry-After (1 s from the 429)')
   await sink.close()
