@@ -17,15 +17,20 @@ const versions = (process.env.TEST_NODE_VERSIONS ?? '22,24,26').split(',').map((
 // always ends, within CI's limit, with the reason.
 const passLimitMinutes = Number(process.env.TEST_PASS_LIMIT_MINUTES ?? 15)
 
+/** Sends `signal` to a pass's process group (turbo and all it started). */
+function signalGroup(child, signal) {
+  try {
+    process.kill(-child.pid, signal)
+  } catch {
+    // Already gone.
+  }
+}
+
 /** The pass under way: stopped with this script (its own process group does not get the terminal's Ctrl-C). */
 let running
 for (const signal of ['SIGINT', 'SIGTERM']) {
   process.on(signal, () => {
-    try {
-      if (running) process.kill(-running.pid, signal)
-    } catch {
-      // Already gone.
-    }
+    if (running) signalGroup(running, signal)
     process.exit(1)
   })
 }
@@ -56,18 +61,11 @@ function turbo(tasks, env) {
     })
     running = child
     let timedOut = false
-    const stopGroup = (signal) => {
-      try {
-        process.kill(-child.pid, signal)
-      } catch {
-        // Already gone.
-      }
-    }
     const limit = setTimeout(() => {
       timedOut = true
       process.stdout.write(`\n!!! this pass did not finish within ${passLimitMinutes} minutes (TEST_PASS_LIMIT_MINUTES); it is stopped. Last output came from ${lastTask || 'no task'}: a test there hangs, or leaves a server or timer that keeps its process alive.\n`)
-      stopGroup('SIGTERM')
-      setTimeout(() => stopGroup('SIGKILL'), 10_000).unref()
+      signalGroup(child, 'SIGTERM')
+      setTimeout(() => signalGroup(child, 'SIGKILL'), 10_000).unref()
     }, passLimitMinutes * 60_000)
     child.on('exit', (code) => {
       clearTimeout(limit)
