@@ -85,7 +85,13 @@ export class LatencyHistogram implements HistogramData {
       this.zeroCount++
       return
     }
-    this.add(bucketIndex(value), 1)
+    const index = bucketIndex(value)
+    // Most values fall in a bucket that exists: counted here, where V8 inlines it into the request's end,
+    // rather than in `add`, which it did not (a call a request, at most Maglev's code on Fastify: 78 instructions).
+    const at = index - this.offset
+    const counts = this.counts
+    if (at >= 0 && at < counts.length) counts[at]!++
+    else this.add(index, 1)
   }
 
   private add(index: number, n: number): void {
