@@ -15,6 +15,8 @@ export const modeArgs = {
   agent: (fw) => agentArgs[fw],
   // No agent: a subscriber that does nothing on each HTTP channel @agent uses (Node's own cost of publishing).
   channels: () => ['--import', './channels-setup.mjs'],
+  // No agent: the least a per-request latency from those channels can cost (a clock at each end, one histogram).
+  floor: () => ['--import', './floor-setup.mjs'],
   otel: () => ['--import', './otel-setup.mjs'],
   dd: () => ['--require', './dd-setup.cjs'],
   elastic: () => ['--require', './elastic-setup.cjs'],
