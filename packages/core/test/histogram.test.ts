@@ -111,3 +111,21 @@ test('a hostile value cannot grow the buckets without bound', () => {
   h.record(1e300)
   assert.ok(h.counts.length < 5000)
 })
+
+test('each value is counted in the bucket bucketIndex gives it, whether its bucket exists yet or not', () => {
+  const h = new LatencyHistogram()
+  const expected = new Map<number, number>()
+  // Skewed values in seconds: buckets are made below, above and inside those already there.
+  for (const ms of skewed(5000, 11)) {
+    const s = ms / 1000
+    h.record(s)
+    const i = bucketIndex(s)
+    expected.set(i, (expected.get(i) ?? 0) + 1)
+  }
+  const counted = new Map<number, number>()
+  h.counts.forEach((n, at) => {
+    if (n > 0) counted.set(h.offset + at, n)
+  })
+  assert.deepEqual([...counted].sort((a, b) => a[0] - b[0]), [...expected].sort((a, b) => a[0] - b[0]))
+  assert.equal(h.count, 5000)
+})
