@@ -86,8 +86,8 @@ export class LatencyHistogram implements HistogramData {
       return
     }
     const index = bucketIndex(value)
-    // Most values fall in a bucket that exists: counted here, where V8 inlines it into the request's end,
-    // rather than in `add`, which it did not (a call a request, at most Maglev's code on Fastify: 78 instructions).
+    // Most values fall in a bucket that exists: counted here rather than in `add`, a call of its own a request
+    // that V8 did not inline (68 instructions on Express, 78 and Maglev's code on Fastify; Node 24).
     const at = index - this.offset
     const counts = this.counts
     if (at >= 0 && at < counts.length) counts[at]!++
