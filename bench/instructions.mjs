@@ -32,6 +32,10 @@
 // with v8.GCProfiler); the JS heap's used bytes at the window's end minus at
 // its start is what the window allocated. probe.cjs checks the method on a
 // known allocation first (--check-allocation runs only that).
+// BENCH_V8_TRACE=/tmp/trace: each measured server also runs with --trace-opt
+// --trace-deopt, its output in /tmp/trace.<framework>-<mode>-<repeat>.txt with
+// the window's start and end marked (as the output has arrived by then): what
+// V8 compiled or dropped inside a window, and why.
 //   node instructions.mjs [--frameworks express,fastify,nest --modes none,agent,otel
 //                          --repeats 3 --alloc-repeats 9 --warmup 8000 --settle 500 --lead 5000 --window 4000 --jobs 2
 //                          --alloc-warmup 8000 --alloc-window 5000 --json out.json]
@@ -39,7 +43,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import http from 'node:http'
 import os from 'node:os'
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -216,8 +220,9 @@ export function profileOf(file, requests) {
 }
 
 /** Starts one server; resolves once it printed 'ready'. Lines it prints after that reach `onLine`. */
-export async function startServer({ command, args, env, what, timeoutMs }) {
+export async function startServer({ command, args, env, what, timeoutMs, traceFile }) {
   const server = spawn(command, args, { cwd: here, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  if (traceFile) server.stdout.on('data', (d) => appendFileSync(traceFile, d))
   const exited = new Promise((resolve) => server.once('exit', resolve))
   let err = ''
   server.stderr.on('data', (d) => (err = (err + d).slice(-4000)))
@@ -267,8 +272,10 @@ const probe = (line) => JSON.parse(line.replace(/^probe /, ''))
 async function instructionRun({ fw, mode, warmup, settle, lead, window, dir, env, tag }) {
   const port = await freePort()
   const file = join(dir, `${fw}-${mode}-${tag}.out`)
-  const args = [...callgrindArgs(dir, file), process.execPath, ...V8_FLAGS, ...semiSpace(INSTRUCTION_SEMI_SPACE_MB), ...probeArgs, ...modeArgs[mode](fw), servers[fw]]
-  const s = await startServer({ command: 'valgrind', args, env: { ...env, ...SLOW_LINE_OUT_OF_REACH, PORT: String(port), BENCH_MODE: mode, BENCH_PROBE_MAJOR: '1' }, what: `${fw}/${mode} under callgrind`, timeoutMs: 300_000 })
+  const traceFile = process.env.BENCH_V8_TRACE ? `${process.env.BENCH_V8_TRACE}.${fw}-${mode}-${tag}.txt` : undefined
+  const traceFlags = traceFile ? ['--trace-opt', '--trace-deopt'] : []
+  const args = [...callgrindArgs(dir, file), process.execPath, ...V8_FLAGS, ...traceFlags, ...semiSpace(INSTRUCTION_SEMI_SPACE_MB), ...probeArgs, ...modeArgs[mode](fw), servers[fw]]
+  const s = await startServer({ command: 'valgrind', args, env: { ...env, ...SLOW_LINE_OUT_OF_REACH, PORT: String(port), BENCH_MODE: mode, BENCH_PROBE_MAJOR: '1' }, what: `${fw}/${mode} under callgrind`, timeoutMs: 300_000, traceFile })
   let requests
   let cycle
   // The same 4 connections from the first request to the last: a new one meets code of the agent's
@@ -283,10 +290,12 @@ async function instructionRun({ fw, mode, warmup, settle, lead, window, dir, env
     const m0 = s.majors()
     await drive(port, lead, () => s.majors() > m0, undefined, connections)
     callgrindControl(dir, '--zero', s.server.pid)
+    if (traceFile) appendFileSync(traceFile, '=== window start\n')
     const m1 = s.majors()
     requests = await drive(port, window, () => s.majors() > m1, undefined, connections)
     cycle = m1 > m0 && s.majors() > m1 // the window ran from one major GC to the next
     callgrindControl(dir, '--dump', s.server.pid)
+    if (traceFile) appendFileSync(traceFile, '=== window end\n')
   } finally {
     connections.destroy()
     await s.stop()
