@@ -274,6 +274,7 @@ async function instructionRun({ fw, mode, warmup, settle, lead, window, dir, env
   const file = join(dir, `${fw}-${mode}-${tag}.out`)
   const traceFile = process.env.BENCH_V8_TRACE ? `${process.env.BENCH_V8_TRACE}.${fw}-${mode}-${tag}.txt` : undefined
   const traceFlags = traceFile ? ['--trace-opt', '--trace-deopt'] : []
+  if (traceFile) writeFileSync(traceFile, '') // a run of its own, not appended to an earlier one's
   const args = [...callgrindArgs(dir, file), process.execPath, ...V8_FLAGS, ...traceFlags, ...semiSpace(INSTRUCTION_SEMI_SPACE_MB), ...probeArgs, ...modeArgs[mode](fw), servers[fw]]
   const s = await startServer({ command: 'valgrind', args, env: { ...env, ...SLOW_LINE_OUT_OF_REACH, PORT: String(port), BENCH_MODE: mode, BENCH_PROBE_MAJOR: '1' }, what: `${fw}/${mode} under callgrind`, timeoutMs: 300_000, traceFile })
   let requests
